@@ -1,0 +1,233 @@
+"""Install, start and stop a real Prefect 3.9.1 server on 127.0.0.1, in its own environment.
+
+Used by ``scripts/prefect-server``, the demo, the benchmarks and the pytest session fixture.
+The server's environment never mixes with skiff's: prefect pins ``certifi>=2026.10.19``,
+which the registry lacks, so it is installed with an override to ``certifi==2026.10.18``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("SKIFF_CACHE_DIR", ROOT / ".cache"))
+PREFECT_VERSION = "3.9.1"
+SERVER_PACKAGES = [f"prefect=={PREFECT_VERSION}", "prefect-aws"]
+OVERRIDES = "certifi==2026.10.18\n"
+PID_FILE = CACHE / "prefect-server.json"
+
+
+def log(message: str) -> None:
+    """Progress output on stderr, so stdout stays machine-readable."""
+    print(f"[prefect-server] {message}", file=sys.stderr, flush=True)
+
+
+def uv_command() -> list[str]:
+    """How to run uv: on PATH, or as a module of this Python, installed on demand."""
+    found = shutil.which("uv")
+    if found:
+        return [found]
+    probe = subprocess.run([sys.executable, "-m", "uv", "--version"], capture_output=True)
+    if probe.returncode != 0:
+        log("installing uv with pip")
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "uv"], check=True)
+    return [sys.executable, "-m", "uv"]
+
+
+def ensure_env(
+    env_dir: Path | None = None,
+    packages: list[str] | None = None,
+    python: str = "3.11",
+) -> Path:
+    """Create (or reuse) an isolated environment holding ``packages``; return its python."""
+    env_dir = env_dir or Path(
+        os.environ.get("SKIFF_SERVER_ENV", CACHE / f"prefect-server-{PREFECT_VERSION}")
+    )
+    packages = packages or SERVER_PACKAGES
+    python_bin = env_dir / "bin" / "python"
+    stamp = env_dir / ".skiff-installed"
+    wanted = "\n".join(packages)
+    if python_bin.exists() and stamp.exists() and stamp.read_text() == wanted:
+        return python_bin
+    uv = uv_command()
+    log(f"creating {env_dir} with {' '.join(packages)} (once; later runs reuse it)")
+    env_dir.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([*uv, "venv", "-q", "--allow-existing", "-p", python, str(env_dir)], check=True)
+    overrides = env_dir / "overrides.txt"
+    overrides.write_text(OVERRIDES)
+    subprocess.run(
+        [*uv, "pip", "install", "-q", "--python", str(python_bin), *packages,
+         "--override", str(overrides)],
+        check=True,
+    )
+    stamp.write_text(wanted)
+    return python_bin
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_healthy(api_url: str, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
+    """Poll ``/health`` until it answers, or raise with the reason."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the Prefect server exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{api_url}/health", timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the Prefect server at {api_url} was not healthy within {timeout:.0f} s")
+
+
+@dataclass
+class ServerHandle:
+    """A running server: its API URL, pid, port, PREFECT_HOME and log file."""
+
+    api_url: str
+    pid: int
+    port: int
+    home: str
+    log_file: str
+
+    @property
+    def ui_url(self) -> str:
+        """The UI address."""
+        return self.api_url.removesuffix("/api")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server and everything it started."""
+        try:
+            os.killpg(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self.pid, 0)
+            except ProcessLookupError:
+                return
+            _reap(self.pid)
+            time.sleep(0.1)
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _reap(self.pid)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def start(
+    port: int | None = None,
+    home: str | None = None,
+    extra_env: dict[str, str] | None = None,
+    timeout: float = 90.0,
+) -> ServerHandle:
+    """Start a real server on 127.0.0.1 with a scratch PREFECT_HOME and wait until healthy."""
+    python_bin = ensure_env()
+    port = port or free_port()
+    home = home or tempfile.mkdtemp(prefix="skiff-prefect-home-")
+    log_file = os.path.join(home, "server.log")
+    env = {
+        k: v for k, v in os.environ.items()
+        if not k.startswith("PREFECT_") and k != "VIRTUAL_ENV"
+    }
+    env.update(
+        PREFECT_HOME=home,
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_SERVER_API_HOST="127.0.0.1",
+        PREFECT_SERVER_API_PORT=str(port),
+        PREFECT_LOGGING_LEVEL="WARNING",
+    )
+    env.update(extra_env or {})
+    prefect_bin = python_bin.parent / "prefect"
+    log(f"starting Prefect {PREFECT_VERSION} on 127.0.0.1:{port} (PREFECT_HOME={home})")
+    with open(log_file, "wb") as out:
+        process = subprocess.Popen(
+            [str(prefect_bin), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    handle = ServerHandle(f"http://127.0.0.1:{port}/api", process.pid, port, home, log_file)
+    try:
+        wait_healthy(handle.api_url, timeout, process)
+    except BaseException:
+        handle.stop()
+        tail = Path(log_file).read_text(errors="replace")[-2000:]
+        log(f"server log tail:\n{tail}")
+        raise
+    return handle
+
+
+def _cli(argv: list[str]) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="scripts/prefect-server",
+        description="Run a real Prefect server on 127.0.0.1 in its own environment.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    start_cmd = sub.add_parser("start", help="start in the background; prints the API URL last")
+    start_cmd.add_argument("--port", type=int, default=None)
+    sub.add_parser("stop", help="stop the server started by 'start'")
+    sub.add_parser("install", help="only create the server's environment")
+    args = parser.parse_args(argv)
+
+    if args.command == "install":
+        print(ensure_env())
+        return 0
+    if args.command == "start":
+        if PID_FILE.exists():
+            running = ServerHandle(**json.loads(PID_FILE.read_text()))
+            try:
+                wait_healthy(running.api_url, 2)
+                log(f"already running (pid {running.pid})")
+                print(running.api_url)
+                return 0
+            except RuntimeError:
+                PID_FILE.unlink()
+        handle = start(port=args.port)
+        PID_FILE.parent.mkdir(parents=True, exist_ok=True)
+        PID_FILE.write_text(json.dumps(asdict(handle)))
+        log(f"pid {handle.pid}, log {handle.log_file}, UI {handle.ui_url}")
+        print(handle.api_url)
+        return 0
+    if not PID_FILE.exists():
+        log("no server started by this script is running")
+        return 0
+    handle = ServerHandle(**json.loads(PID_FILE.read_text()))
+    handle.stop()
+    PID_FILE.unlink()
+    log(f"stopped pid {handle.pid}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_cli(sys.argv[1:]))

@@ -1,0 +1,159 @@
+"""Transport logic that does no I/O, shared by the async source and the generated sync code."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import msgspec
+
+from skiff.client import _constants as c
+from skiff.client._exceptions import (
+    APIStatusError,
+    ResponseValidationError,
+    error_class_for_status,
+)
+
+if TYPE_CHECKING:
+    import httpx
+
+    from skiff.client._settings import Settings
+
+__all__ = [
+    "CsrfState",
+    "build_headers",
+    "decode",
+    "encode",
+    "error_from_response",
+    "is_write",
+]
+
+T = TypeVar("T")
+
+_encoder = msgspec.json.Encoder()
+
+# A write is anything that can change server state; the server checks CSRF tokens on these.
+_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def is_write(method: str) -> bool:
+    """Whether the HTTP method changes state (and so needs a CSRF token when CSRF is on)."""
+    return method.upper() in _WRITE_METHODS
+
+
+def encode(value: Any) -> bytes:
+    """JSON-encode a request body (Structs drop their unset fields)."""
+    return _encoder.encode(value)
+
+
+@functools.lru_cache(maxsize=None)
+def _decoder(tp: Any) -> msgspec.json.Decoder[Any]:
+    return msgspec.json.Decoder(tp)
+
+
+def decode(response: httpx.Response, tp: type[T] | Any) -> T:
+    """Decode a response body into ``tp``, reusing one decoder per type."""
+    try:
+        return _decoder(tp).decode(response.content)  # type: ignore[no-any-return]
+    except msgspec.ValidationError as exc:
+        raise ResponseValidationError(
+            f"{response.request.method} {response.request.url.path}: "
+            f"response body does not match {getattr(tp, '__name__', tp)}: {exc}",
+            response=response,
+        ) from None
+    except msgspec.DecodeError as exc:
+        snippet = response.text[:200].replace("\n", " ")
+        raise ResponseValidationError(
+            f"{response.request.method} {response.request.url.path}: response is not valid JSON "
+            f"({exc}); it starts with {snippet!r}",
+            response=response,
+        ) from None
+
+
+def build_headers(settings: Settings) -> dict[str, str]:
+    """Headers every request carries: API version and auth."""
+    headers = {c.API_VERSION_HEADER: c.API_VERSION, "User-Agent": "skiff"}
+    if settings.api_key:
+        headers["Authorization"] = f"Bearer {settings.api_key}"
+    elif settings.auth_string:
+        token = base64.b64encode(settings.auth_string.encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    return headers
+
+
+def _detail(response: httpx.Response) -> Any:
+    try:
+        body = msgspec.json.decode(response.content)
+    except msgspec.DecodeError:
+        return response.text[:500] or None
+    if isinstance(body, Mapping) and "detail" in body:
+        return body["detail"]
+    return body
+
+
+def _describe(detail: Any) -> str:
+    if isinstance(detail, list):
+        parts = []
+        for item in detail[:5]:
+            if isinstance(item, Mapping) and "loc" in item:
+                loc = ".".join(str(p) for p in item.get("loc", ()))
+                parts.append(f"{loc}: {item.get('msg', item)}")
+            else:
+                parts.append(str(item))
+        return "; ".join(parts)
+    return str(detail)
+
+
+def error_from_response(response: httpx.Response) -> APIStatusError:
+    """The typed exception for an error response, carrying the server's ``detail``."""
+    detail = _detail(response)
+    cls = error_class_for_status(response.status_code)
+    message = (
+        f"{response.request.method} {response.request.url.path} -> {response.status_code}"
+        + (f": {_describe(detail)}" if detail not in (None, "") else "")
+    )
+    return cls(message, response=response, detail=detail)
+
+
+class CsrfState:
+    """Which CSRF token to send, if the server wants one. Starts unknown; learnt on first write."""
+
+    def __init__(self) -> None:
+        self.client_id = uuid.uuid4().hex
+        self.enabled: bool | None = None
+        self.token: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        """The CSRF headers for a write, once a token is known."""
+        if self.enabled and self.token:
+            return {c.CSRF_TOKEN_HEADER: self.token, c.CSRF_CLIENT_HEADER: self.client_id}
+        return {}
+
+    def needs_token(self, method: str) -> bool:
+        """Whether a token must be fetched before sending this request."""
+        return is_write(method) and self.enabled is not False and self.token is None
+
+    def learn(self, response: httpx.Response) -> None:
+        """Record the reply of ``GET /csrf-token``: a token, or 422 meaning CSRF is off."""
+        if response.status_code == 422:
+            self.enabled = False
+            self.token = None
+            return
+        if response.is_success:
+            self.enabled = True
+            self.token = msgspec.json.decode(response.content).get("token")
+            return
+        raise error_from_response(response)
+
+    @staticmethod
+    def is_token_rejection(response: httpx.Response) -> bool:
+        """A 403 that means "your CSRF token is stale or missing", worth one refresh."""
+        return response.status_code == 403 and "csrf" in response.text.lower()
+
+    def invalidate(self) -> None:
+        """Forget the token so the next write fetches a fresh one."""
+        self.token = None
+        self.enabled = None

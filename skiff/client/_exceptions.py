@@ -1,0 +1,166 @@
+"""skiff's exceptions, all rooted at :class:`SkiffError`.
+
+The tree::
+
+    SkiffError
+    ├── ConfigurationError          a setting is missing or malformed (names the variable)
+    ├── MissingExtraError           an optional extra is not installed (names the pip command)
+    ├── ValidationError             an argument or a response body does not fit its type
+    │   └── ResponseValidationError     a response body that does not decode (names the field path)
+    ├── ReportingError              strict mode: a report could not be delivered
+    └── APIError                    anything that went wrong talking to the server
+        ├── APIConnectionError          no response: refused, reset, DNS, TLS
+        │   └── APITimeoutError             no response in time
+        └── APIStatusError              the server answered with a 4xx or 5xx
+            ├── BadRequestError             400
+            ├── AuthenticationError         401
+            ├── PermissionDeniedError       403
+            ├── NotFoundError               404
+            ├── ConflictError               409
+            ├── UnprocessableEntityError    422 (carries the server's ``detail``)
+            ├── RateLimitError              429
+            └── InternalServerError         5xx
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "ConflictError",
+    "InternalServerError",
+    "MissingExtraError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ReportingError",
+    "ResponseValidationError",
+    "SkiffError",
+    "UnprocessableEntityError",
+    "ValidationError",
+]
+
+
+class SkiffError(Exception):
+    """Root of every exception skiff raises on purpose."""
+
+
+class ConfigurationError(SkiffError, ValueError):
+    """A setting is missing or malformed; the message names the variable and the fix."""
+
+
+class MissingExtraError(SkiffError, ImportError):
+    """An optional dependency is missing; the message names the ``pip install`` that adds it."""
+
+    def __init__(self, extra: str, module: str) -> None:
+        self.extra = extra
+        self.module = module
+        super().__init__(
+            f"this feature needs the {module!r} package, which is not installed; "
+            f"install it with: pip install 'skiff[{extra}]'"
+        )
+
+
+class ValidationError(SkiffError, ValueError):
+    """An argument, or a body from the server, does not have the expected type or shape."""
+
+
+class ResponseValidationError(ValidationError):
+    """The server's response body could not be decoded into the expected model."""
+
+    def __init__(self, message: str, *, response: httpx.Response | None = None) -> None:
+        super().__init__(message)
+        self.response = response
+
+
+class ReportingError(SkiffError):
+    """In strict mode, a state, log or event could not be delivered to the server."""
+
+
+class APIError(SkiffError):
+    """Talking to the Prefect server failed."""
+
+    def __init__(self, message: str, *, request: httpx.Request | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request = request
+
+
+class APIConnectionError(APIError):
+    """The request got no response: connection refused or reset, DNS or TLS failure."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The request got no response within its timeout."""
+
+
+class APIStatusError(APIError):
+    """The server answered with an error status; ``status_code``, ``detail`` and ``response`` say what."""
+
+    status_code: int
+
+    def __init__(self, message: str, *, response: httpx.Response, detail: Any = None) -> None:
+        super().__init__(message, request=response.request)
+        self.response = response
+        self.status_code = response.status_code
+        self.detail = detail
+
+
+class BadRequestError(APIStatusError):
+    """400: the server could not understand the request."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: missing or wrong credentials (set PREFECT_API_KEY or PREFECT_API_AUTH_STRING)."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the credentials are valid but not allowed to do this, or the CSRF token was refused."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no such object or route."""
+
+
+class ConflictError(APIStatusError):
+    """409: the object already exists or conflicts with another one."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: the server rejected the body; ``detail`` holds its per-field complaints."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests."""
+
+
+class InternalServerError(APIStatusError):
+    """5xx: the server failed."""
+
+
+STATUS_ERRORS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def error_class_for_status(status_code: int) -> type[APIStatusError]:
+    """The exception class for an error status code."""
+    if status_code >= 500:
+        return InternalServerError
+    return STATUS_ERRORS.get(status_code, APIStatusError)
