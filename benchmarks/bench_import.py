@@ -41,7 +41,11 @@ def measure(python: str, stmt: str, cwd: Path) -> tuple[float, float, int]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SKIFF_"))}
     out = subprocess.run(
         [python, "-c", PROBE.format(stmt=stmt)],
-        capture_output=True, text=True, check=True, cwd=cwd, env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=cwd,
+        env=env,
     )
     dt, rss, mods = out.stdout.split()
     return float(dt), float(rss), int(mods)
@@ -57,7 +61,7 @@ def main() -> int:
     root = Path(__file__).resolve().parent.parent
     targets = {k: v for k, v in TARGETS.items() if not args.only or k in args.only}
     samples: dict[str, list[tuple[float, float, int]]] = {name: [] for name in targets}
-    for name, stmt in targets.items():  # warm-up: compile .pyc files outside the timings
+    for stmt in targets.values():  # warm-up: compile .pyc files outside the timings
         measure(args.python, stmt, root)
     for rnd in range(args.rounds):
         print(f"round {rnd + 1}/{args.rounds}", file=sys.stderr, flush=True)
@@ -70,8 +74,13 @@ def main() -> int:
         med = statistics.median(times)
         rss = statistics.median(r[1] for r in rows)
         mods = rows[0][2]
-        results[name] = {"median_ms": med, "min_ms": min(times), "max_ms": max(times),
-                         "rss_mb": rss, "modules": mods}
+        results[name] = {
+            "median_ms": med,
+            "min_ms": min(times),
+            "max_ms": max(times),
+            "rss_mb": rss,
+            "modules": mods,
+        }
         print(f"{name:28} {med:10.1f} {min(times):6.1f}-{max(times):<6.1f} {rss:8.1f} {mods:8d}")
     if "import skiff" in results and "import httpx" in results:
         ratio = results["import skiff"]["median_ms"] / results["import httpx"]["median_ms"]

@@ -7,6 +7,7 @@ which the registry lacks, so it is installed with an override to ``certifi==2026
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -67,8 +68,17 @@ def ensure_env(
     overrides = env_dir / "overrides.txt"
     overrides.write_text(OVERRIDES)
     subprocess.run(
-        [*uv, "pip", "install", "-q", "--python", str(python_bin), *packages,
-         "--override", str(overrides)],
+        [
+            *uv,
+            "pip",
+            "install",
+            "-q",
+            "--python",
+            str(python_bin),
+            *packages,
+            "--override",
+            str(overrides),
+        ],
         check=True,
     )
     stamp.write_text(wanted)
@@ -82,7 +92,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_healthy(api_url: str, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
+def wait_healthy(
+    api_url: str, timeout: float, process: subprocess.Popen[bytes] | None = None
+) -> None:
     """Poll ``/health`` until it answers, or raise with the reason."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -127,18 +139,14 @@ class ServerHandle:
                 return
             _reap(self.pid)
             time.sleep(0.1)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         _reap(self.pid)
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def start(
@@ -153,8 +161,7 @@ def start(
     home = home or tempfile.mkdtemp(prefix="skiff-prefect-home-")
     log_file = os.path.join(home, "server.log")
     env = {
-        k: v for k, v in os.environ.items()
-        if not k.startswith("PREFECT_") and k != "VIRTUAL_ENV"
+        k: v for k, v in os.environ.items() if not k.startswith("PREFECT_") and k != "VIRTUAL_ENV"
     }
     env.update(
         PREFECT_HOME=home,

@@ -69,7 +69,7 @@ def main(argv: list[str]) -> int:
     check = "--check" in argv
     stale = []
     expected = planned()
-    for src_dir, dst_dir in PAIRS:
+    for _src_dir, dst_dir in PAIRS:
         for existing in dst_dir.glob("*.py"):
             if existing not in expected:
                 stale.append(existing)

@@ -9,8 +9,20 @@ import sys
 from pathlib import Path
 
 ALLOWED_THIRD_PARTY = {
-    "httpx", "httpcore", "h11", "h2", "hpack", "hyperframe", "anyio", "sniffio", "idna",
-    "certifi", "msgspec", "tenacity", "typing_extensions", "exceptiongroup",
+    "httpx",
+    "httpcore",
+    "h11",
+    "h2",
+    "hpack",
+    "hyperframe",
+    "anyio",
+    "sniffio",
+    "idna",
+    "certifi",
+    "msgspec",
+    "tenacity",
+    "typing_extensions",
+    "exceptiongroup",
 }
 
 PROBE = r"""
@@ -28,8 +40,12 @@ def test_import_loads_only_core_dependencies(tmp_path: Path) -> None:
     env["HOME"] = str(tmp_path / "home")
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     out = subprocess.run(
-        [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True,
-        env=env, cwd=tmp_path,
+        [sys.executable, "-c", PROBE],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=tmp_path,
     )
     third_party = set(json.loads(out.stdout)) - {"skiff"}
     assert third_party <= ALLOWED_THIRD_PARTY, third_party - ALLOWED_THIRD_PARTY

@@ -6,7 +6,7 @@ import base64
 import functools
 import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -31,8 +31,6 @@ __all__ = [
     "is_write",
 ]
 
-T = TypeVar("T")
-
 _encoder = msgspec.json.Encoder()
 
 # A write is anything that can change server state; the server checks CSRF tokens on these.
@@ -49,15 +47,15 @@ def encode(value: Any) -> bytes:
     return _encoder.encode(value)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _decoder(tp: Any) -> msgspec.json.Decoder[Any]:
     return msgspec.json.Decoder(tp)
 
 
-def decode(response: httpx.Response, tp: type[T] | Any) -> T:
+def decode(response: httpx.Response, tp: Any) -> Any:
     """Decode a response body into ``tp``, reusing one decoder per type."""
     try:
-        return _decoder(tp).decode(response.content)  # type: ignore[no-any-return]
+        return _decoder(tp).decode(response.content)
     except msgspec.ValidationError as exc:
         raise ResponseValidationError(
             f"{response.request.method} {response.request.url.path}: "
@@ -111,9 +109,8 @@ def error_from_response(response: httpx.Response) -> APIStatusError:
     """The typed exception for an error response, carrying the server's ``detail``."""
     detail = _detail(response)
     cls = error_class_for_status(response.status_code)
-    message = (
-        f"{response.request.method} {response.request.url.path} -> {response.status_code}"
-        + (f": {_describe(detail)}" if detail not in (None, "") else "")
+    message = f"{response.request.method} {response.request.url.path} -> {response.status_code}" + (
+        f": {_describe(detail)}" if detail not in (None, "") else ""
     )
     return cls(message, response=response, detail=detail)
 

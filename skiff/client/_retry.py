@@ -62,7 +62,7 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
             return None
         if parsed is None:
             return None
-        seconds = parsed.timestamp() - (time.time() if now is None else now)
+        seconds = float(parsed.timestamp()) - (time.time() if now is None else now)
     if seconds != seconds:  # NaN
         return None
     return max(0.0, seconds)
@@ -70,7 +70,7 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 
 def backoff_delay(attempt: int, *, rand: Callable[[], float] = random.random) -> float:
     """Exponential backoff with jitter for the ``attempt``-th retry (1-based)."""
-    base = min(RETRY_MAX_DELAY, RETRY_INITIAL_DELAY * 2 ** max(0, attempt - 1))
+    base = min(RETRY_MAX_DELAY, RETRY_INITIAL_DELAY * 2.0 ** max(0, attempt - 1))
     return base * (1 - RETRY_JITTER + 2 * RETRY_JITTER * rand())
 
 

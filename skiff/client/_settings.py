@@ -117,10 +117,7 @@ class Settings:
         for field_name, (env_name, parse) in _SOURCES.items():
             given = overrides.get(field_name, NOT_GIVEN)
             if not isinstance(given, NotGiven):
-                if given is None or isinstance(given, bool) and parse is _parse_bool:
-                    values[field_name] = given
-                else:
-                    values[field_name] = parse(field_name, given)
+                values[field_name] = None if given is None else parse(field_name, given)
             elif env_name in env:
                 values[field_name] = parse(env_name, env[env_name])
         return cls(**values)
@@ -137,7 +134,11 @@ class Settings:
 
     def __repr__(self) -> str:
         shown = {
-            f.name: ("***" if f.name in ("api_key", "auth_string") and getattr(self, f.name) else getattr(self, f.name))
+            f.name: (
+                "***"
+                if f.name in ("api_key", "auth_string") and getattr(self, f.name)
+                else getattr(self, f.name)
+            )
             for f in fields(self)
         }
         return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
@@ -147,7 +148,10 @@ _SOURCES: dict[str, tuple[str, Any]] = {
     "api_url": (c.ENV_API_URL, _parse_url),
     "api_key": (c.ENV_API_KEY, _parse_str),
     "auth_string": (c.ENV_API_AUTH_STRING, _parse_str),
-    "request_timeout": (c.ENV_API_REQUEST_TIMEOUT, lambda n, v: _parse_float(n, v, allow_zero=False)),
+    "request_timeout": (
+        c.ENV_API_REQUEST_TIMEOUT,
+        lambda n, v: _parse_float(n, v, allow_zero=False),
+    ),
     "max_retries": (c.ENV_CLIENT_MAX_RETRIES, lambda n, v: _parse_int(n, v, minimum=0)),
     "tls_insecure_skip_verify": (c.ENV_TLS_INSECURE_SKIP_VERIFY, _parse_bool),
     "ssl_cert_file": (c.ENV_SSL_CERT_FILE, _parse_cert_file),

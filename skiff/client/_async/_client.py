@@ -34,8 +34,8 @@ class AsyncClient(AsyncResources):
         self,
         api_url: str | NotGiven = NOT_GIVEN,
         *,
-        api_key: str | None | NotGiven = NOT_GIVEN,
-        auth_string: str | None | NotGiven = NOT_GIVEN,
+        api_key: str | NotGiven | None = NOT_GIVEN,
+        auth_string: str | NotGiven | None = NOT_GIVEN,
         timeout: float | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
         settings: Settings | None = None,
@@ -62,7 +62,7 @@ class AsyncClient(AsyncResources):
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
-        timeout: float | None | NotGiven = NOT_GIVEN,
+        timeout: float | NotGiven | None = NOT_GIVEN,
         retry: bool = True,
     ) -> httpx.Response:
         """Send any request (``path`` relative to the API URL) and get the raw ``httpx.Response``.

@@ -50,7 +50,7 @@ class AsyncAPIResource:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
-        timeout: float | None | NotGiven = NOT_GIVEN,
+        timeout: float | NotGiven | None = NOT_GIVEN,
         retry: bool = True,
     ) -> httpx.Response:
         return await self._transport.request(

@@ -36,9 +36,7 @@ class AsyncTransport:
             headers=build_headers(settings),
             timeout=settings.request_timeout,
             verify=(
-                False
-                if settings.tls_insecure_skip_verify
-                else (settings.ssl_cert_file or True)
+                False if settings.tls_insecure_skip_verify else (settings.ssl_cert_file or True)
             ),
         )
 

@@ -51,7 +51,7 @@ class APIResource:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
-        timeout: float | None | NotGiven = NOT_GIVEN,
+        timeout: float | NotGiven | None = NOT_GIVEN,
         retry: bool = True,
     ) -> httpx.Response:
         return self._transport.request(

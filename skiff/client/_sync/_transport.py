@@ -37,9 +37,7 @@ class Transport:
             headers=build_headers(settings),
             timeout=settings.request_timeout,
             verify=(
-                False
-                if settings.tls_insecure_skip_verify
-                else (settings.ssl_cert_file or True)
+                False if settings.tls_insecure_skip_verify else (settings.ssl_cert_file or True)
             ),
         )
 
