@@ -45,6 +45,7 @@ SUBS = [
     (r"\b_async\b", "_sync"),
     (r"\bStopAsyncIteration\b", "StopIteration"),
     (r"\basync\b(?= client| source| context)", "sync"),
+    (r"\bAsync\b(?= client)", "Sync"),
 ]
 _COMPILED = [(re.compile(pattern, re.MULTILINE), repl) for pattern, repl in SUBS]
 

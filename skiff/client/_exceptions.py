@@ -8,6 +8,7 @@ The tree::
     ├── ValidationError             an argument or a response body does not fit its type
     │   └── ResponseValidationError     a response body that does not decode (names the field path)
     ├── ReportingError              strict mode: a report could not be delivered
+    ├── WaitTimeoutError            a run did not reach a final state in time (``flow_runs.wait``)
     └── APIError                    anything that went wrong talking to the server
         ├── APIConnectionError          no response: refused, reset, DNS, TLS
         │   └── APITimeoutError             no response in time
@@ -48,6 +49,7 @@ __all__ = [
     "SkiffError",
     "UnprocessableEntityError",
     "ValidationError",
+    "WaitTimeoutError",
 ]
 
 
@@ -85,6 +87,14 @@ class ResponseValidationError(ValidationError):
 
 class ReportingError(SkiffError):
     """In strict mode, a state, log or event could not be delivered to the server."""
+
+
+class WaitTimeoutError(SkiffError, TimeoutError):
+    """A flow run was not final when the wait ran out; ``flow_run`` is the last one seen."""
+
+    def __init__(self, message: str, *, flow_run: Any = None) -> None:
+        super().__init__(message)
+        self.flow_run = flow_run
 
 
 class APIError(SkiffError):

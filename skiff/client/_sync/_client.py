@@ -18,7 +18,7 @@ __all__ = ["Client"]
 
 
 class Client(Resources):
-    """Async client for the Prefect 3 REST API.
+    """Sync client for the Prefect 3 REST API.
 
     Arguments win over the environment (``PREFECT_API_URL``, ``PREFECT_API_KEY``,
     ``PREFECT_API_AUTH_STRING``, ``PREFECT_API_REQUEST_TIMEOUT``, ``PREFECT_CLIENT_MAX_RETRIES``),

@@ -1,0 +1,1 @@
+"""Generated async resources (the source of the sync twin)."""
