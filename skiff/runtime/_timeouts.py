@@ -1,0 +1,82 @@
+"""``timeout_seconds``: stop a run's code when its time is up.
+
+In the main thread a SIGALRM timer interrupts even a blocking ``time.sleep``. Elsewhere
+(thread-pool tasks, or when a timer is already running) a watchdog thread raises the
+error inside the run's thread with ``PyThreadState_SetAsyncExc``; Python delivers it at
+the next bytecode, so a call blocked in C finishes first. Async code uses
+``asyncio.wait_for``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import signal
+import threading
+from collections.abc import Awaitable, Iterator
+from typing import Any, TypeVar
+
+from skiff.client._exceptions import SkiffError
+
+__all__ = ["RunTimeoutError", "async_deadline", "deadline"]
+
+T = TypeVar("T")
+
+
+class RunTimeoutError(SkiffError, TimeoutError):
+    """A flow or task run went past its ``timeout_seconds``; its state is ``TimedOut``."""
+
+
+def _raise_timeout(_signum: int, _frame: Any) -> None:
+    raise RunTimeoutError("the run exceeded its timeout")
+
+
+@contextlib.contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Raise :class:`RunTimeoutError` in this thread if the block lasts over ``seconds``."""
+    can_signal = (
+        hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+        and signal.getitimer(signal.ITIMER_REAL)[0] == 0
+    )
+    if can_signal:
+        previous = signal.signal(signal.SIGALRM, _raise_timeout)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        return
+    target = threading.get_ident()
+    lock = threading.Lock()
+    active = [True]
+
+    def fire() -> None:
+        with lock:
+            if active[0]:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(target), ctypes.py_object(RunTimeoutError)
+                )
+
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        with lock:
+            active[0] = False
+        timer.cancel()
+
+
+async def async_deadline(awaitable: Awaitable[T], seconds: float | None) -> T:
+    """Await with a timeout, raising :class:`RunTimeoutError` when it runs out."""
+    if seconds is None:
+        return await awaitable
+    import asyncio
+
+    try:
+        return await asyncio.wait_for(awaitable, seconds)
+    except asyncio.TimeoutError:
+        raise RunTimeoutError(f"the run exceeded its timeout of {seconds} s") from None

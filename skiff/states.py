@@ -1,0 +1,29 @@
+"""Run states, as ``skiff.states`` (the same objects as in :mod:`skiff.runtime`)."""
+
+from __future__ import annotations
+
+from skiff.runtime._states import (
+    Cached,
+    Cancelled,
+    Completed,
+    Crashed,
+    Failed,
+    Pending,
+    Running,
+    State,
+    StateType,
+    TimedOut,
+)
+
+__all__ = [
+    "Cached",
+    "Cancelled",
+    "Completed",
+    "Crashed",
+    "Failed",
+    "Pending",
+    "Running",
+    "State",
+    "StateType",
+    "TimedOut",
+]
