@@ -14,12 +14,15 @@ its id. In strict mode (``SKIFF_STRICT``) a failed create raises
 
 Every create carries an ``idempotency_key`` (a random one unless given), so a retried
 create never makes a second run. When the key given to :func:`run_flow` was already used,
-the server returns that run (HTTP 200 instead of 201): skiff then treats it as a retried
-invocation and *takes the run over*, like a deployment run: it proposes RUNNING through
-orchestration (``run_count`` goes up) and obeys the answer. So a run that already
-finished is not run again (the server answers with ABORT/REJECT, and
-:class:`FlowRunAborted`/:class:`FlowRunRejected` is raised); one that failed or crashed
-runs again as its next attempt.
+the server returns that run (HTTP 200 instead of 201), and skiff decides by its state
+(the server itself would accept RUNNING again even after COMPLETED, measured):
+
+* COMPLETED: a duplicate delivery of work that already succeeded. The body is not run
+  again; :class:`FlowRunRejected` is raised (``return_state=True`` returns the server's
+  Completed state instead).
+* anything else (FAILED, CRASHED, a RUNNING run whose process died, ...): a retried
+  invocation. skiff takes the run over like a deployment run: it proposes RUNNING
+  through orchestration (``run_count`` goes up) and obeys the answer.
 
 No API URL configured: the flow call raises :class:`~skiff.ConfigurationError` naming
 ``PREFECT_API_URL`` before the body runs. A missing URL is a configuration mistake, not
@@ -29,6 +32,7 @@ with no server at all.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
@@ -150,10 +154,12 @@ class RunHandle:
         _queue_final(self._reporter, self._run, state, urgent=True)
 
 
-def _queue_final(reporter: _reporter.Reporter | None, run: RunRef, state: State, *, urgent: bool = False) -> None:
+def _queue_final(
+    reporter: _reporter.Reporter | None, run: RunRef, state: State, *, urgent: bool = False
+) -> None:
     if reporter is None:
         return
-    body = {"state": state.to_api(), "force": urgent}
+    body = {"state": state.to_api(), "force": False}
 
     def on_response(response: httpx.Response) -> None:
         status, kept, details = _orchestration(response)
@@ -162,7 +168,11 @@ def _queue_final(reporter: _reporter.Reporter | None, run: RunRef, state: State,
         if status != "ACCEPT":
             logger.warning(
                 "the server did not accept final state %r for flow run %s: %s %s (kept %r)",
-                state.name, run.id, status, details.get("reason", ""), kept,
+                state.name,
+                run.id,
+                status,
+                details.get("reason", ""),
+                kept,
             )
 
     reporter.put(
@@ -201,7 +211,9 @@ class _FlowRun:
         self.takeover = uuid.UUID(str(flow_run_id)) if flow_run_id else None
         self.user_key = idempotency_key
         self.labels = labels
-        self.tags = tuple(dict.fromkeys([*flow.tags, *tags, *(self.parent.tags if self.parent else ())]))
+        self.tags = tuple(
+            dict.fromkeys([*flow.tags, *tags, *(self.parent.tags if self.parent else ())])
+        )
         self.parameters = parameters
         self.reporter: _reporter.Reporter | None = None
         if self.settings.reporting:
@@ -233,7 +245,9 @@ class _FlowRun:
                 raise ReportingError(f"could not create the flow run: {exc}") from exc
             if not should_retry(exc):
                 # The server refused the run itself: run unreported rather than not at all.
-                logger.error("the server refused to create a run of flow %r: %s", self.flow.name, exc)
+                logger.error(
+                    "the server refused to create a run of flow %r: %s", self.flow.name, exc
+                )
                 self.run.dead = True
                 return
             logger.warning(
@@ -255,7 +269,9 @@ class _FlowRun:
             "idempotency_key": self.user_key or uuid.uuid4().hex,
             "empirical_policy": {
                 "retries": flow.retries,
-                "retry_delay": flow.options.get("retry_delay_seconds") if not isinstance(flow.options.get("retry_delay_seconds"), list) else None,
+                "retry_delay": flow.options.get("retry_delay_seconds")
+                if not isinstance(flow.options.get("retry_delay_seconds"), list)
+                else None,
             },
         }
         template = flow.options.get("flow_run_name")
@@ -273,7 +289,11 @@ class _FlowRun:
         """Create the run; True when the server returned an existing one for the key."""
         assert self.reporter is not None
         transport = self.reporter.transport
-        extra: dict[str, Any] = {} if retry else {"retry": False, "timeout": min(START_TIMEOUT, self.settings.request_timeout)}
+        extra: dict[str, Any] = (
+            {}
+            if retry
+            else {"retry": False, "timeout": min(START_TIMEOUT, self.settings.request_timeout)}
+        )
         body = body or self._create_body()
         flow_id = self.reporter.flow_ids.get(self.flow.name)
         if flow_id is None:
@@ -283,6 +303,13 @@ class _FlowRun:
         data = reply.json()
         self.run.existed = reply.status_code == 200 and self.user_key is not None
         self.run.resolve(data["id"], data.get("name"), flow_id)
+        if self.run.existed and data.get("state_type") == "COMPLETED":
+            self.run.claim_final()  # this call must not report anything for that run
+            raise FlowRunRejected(
+                f"flow run {data['id']} already completed for idempotency key "
+                f"{self.user_key!r}; not running it again",
+                State.from_api(data["state"]) if data.get("state") else None,
+            )
         return self.run.existed
 
     def _defer_create(self) -> None:
@@ -306,7 +333,9 @@ class _FlowRun:
                 self.run.dead = True
             raise
         except OrchestrationError as exc:
-            logger.warning("the server stopped flow run %s, which already ran: %s", self.run.id, exc)
+            logger.warning(
+                "the server stopped flow run %s, which already ran: %s", self.run.id, exc
+            )
 
     def _create_parent_task_run(self) -> None:
         # Prefect's shape: a task run in the parent named after the subflow, counted per name.
@@ -334,15 +363,23 @@ class _FlowRun:
         if parent.run.id is not None and not self.reporter.in_outage:
             try:
                 self.reporter.transport.request(
-                    "POST", "/task_runs/", json={**body, "flow_run_id": str(parent.run.id)},
-                    retry=False, timeout=min(START_TIMEOUT, self.settings.request_timeout),
+                    "POST",
+                    "/task_runs/",
+                    json={**body, "flow_run_id": str(parent.run.id)},
+                    retry=False,
+                    timeout=min(START_TIMEOUT, self.settings.request_timeout),
                 )
                 return
             except APIError as exc:
                 if self.settings.strict:
                     raise ReportingError(f"could not create the subflow's task run: {exc}") from exc
         self.reporter.put(
-            Item("request", KEEP, lambda: ("POST", "/task_runs/", {**body, "flow_run_id": run_id(parent.run)}), CONTROL_SIZE)
+            Item(
+                "request",
+                KEEP,
+                lambda: ("POST", "/task_runs/", {**body, "flow_run_id": run_id(parent.run)}),
+                CONTROL_SIZE,
+            )
         )
 
     def _take_over(self) -> None:
@@ -352,7 +389,11 @@ class _FlowRun:
         except APIError as exc:
             if self.settings.strict:
                 raise ReportingError(f"could not read flow run {self.takeover}: {exc}") from exc
-            logger.warning("skiff could not read flow run %s (%s); running with the given parameters", self.takeover, exc)
+            logger.warning(
+                "skiff could not read flow run %s (%s); running with the given parameters",
+                self.takeover,
+                exc,
+            )
             self._queue_state(Running())
             return
         data = reply.json()
@@ -367,7 +408,8 @@ class _FlowRun:
 
         def propose() -> tuple[str, State | None, dict[str, Any]]:
             reply = self.reporter.transport.request(  # type: ignore[union-attr]
-                "POST", f"/flow_runs/{self.run.id}/set_state",
+                "POST",
+                f"/flow_runs/{self.run.id}/set_state",
                 json={"state": Running().to_api(), "force": False},
             )
             answer = _orchestration(reply)
@@ -387,14 +429,22 @@ class _FlowRun:
             raise FlowRunAborted(f"the server aborted flow run {self.run.id}: {reason}", state)
         if status == "REJECT":
             raise FlowRunRejected(
-                f"the server rejected RUNNING for flow run {self.run.id} and kept {state!r}: {reason}", state
+                f"the server rejected RUNNING for flow run {self.run.id} and kept {state!r}: {reason}",
+                state,
             )
 
     def _queue_state(self, state: State) -> None:
         assert self.reporter is not None
         body = {"state": state.to_api(), "force": True}
         run = self.run
-        self.reporter.put(Item("request", KEEP, lambda: ("POST", f"/flow_runs/{run_id(run)}/set_state", body), CONTROL_SIZE))
+        self.reporter.put(
+            Item(
+                "request",
+                KEEP,
+                lambda: ("POST", f"/flow_runs/{run_id(run)}/set_state", body),
+                CONTROL_SIZE,
+            )
+        )
 
     # ------------------------------------------------------------------ body
     def context(self) -> _context.FlowRunContext:
@@ -403,16 +453,28 @@ class _FlowRun:
         if log_prints is None:
             log_prints = self.parent.log_prints if self.parent else False
         return _context.FlowRunContext(
-            self.flow, self.run, self.reporter, self.settings, self.parameters, self.tags, bool(log_prints)
+            self.flow,
+            self.run,
+            self.reporter,
+            self.settings,
+            self.parameters,
+            self.tags,
+            bool(log_prints),
         )
 
     def retry_after(self, attempt: int, error: BaseException) -> float | None:
         """Seconds before the next attempt of the whole flow, or None when out of retries."""
         if attempt > self.flow.retries:
             return None
-        delay = backoff_for(attempt - 1, self.flow.options.get("retry_delay_seconds"), self.flow.options.get("retry_jitter_factor"))
+        delay = backoff_for(
+            attempt - 1,
+            self.flow.options.get("retry_delay_seconds"),
+            self.flow.options.get("retry_jitter_factor"),
+        )
         if self.reporter is not None:
-            self._queue_state(State(StateType.SCHEDULED, "AwaitingRetry", f"{type(error).__name__}: {error}"))
+            self._queue_state(
+                State(StateType.SCHEDULED, "AwaitingRetry", f"{type(error).__name__}: {error}")
+            )
             self._queue_state(Running(name="Retrying"))
         return delay
 
@@ -423,18 +485,21 @@ class _FlowRun:
                 return value
             return Completed(value)
         if isinstance(error, RunTimeoutError):
-            return TimedOut(error, message=f"Flow run exceeded timeout of {self.flow.options['timeout_seconds']} second(s)")
+            return TimedOut(
+                error,
+                message=f"Flow run exceeded timeout of {self.flow.options['timeout_seconds']} second(s)",
+            )
         if isinstance(error, Exception):
-            return Failed(error, message=f"Flow run encountered an exception: {type(error).__name__}: {error}")
+            return Failed(
+                error, message=f"Flow run encountered an exception: {type(error).__name__}: {error}"
+            )
         return Crashed(error, message=f"Execution was interrupted: {type(error).__name__}")
 
     def finish(self, ctx: _context.FlowRunContext, state: State) -> None:
         """Wait for submitted tasks, run hooks, queue the final state, and in strict mode flush."""
         for future in list(ctx.futures):
-            try:
+            with contextlib.suppress(RuntimeError):
                 future.wait()
-            except RuntimeError:
-                pass
         hooks = self.flow.options.get("on_completion" if state.is_completed() else "on_failure")
         for hook in hooks or ():
             try:
@@ -464,7 +529,7 @@ class Flow(Generic[R]):
         self.retries: int = self.options.get("retries") or 0
         self.is_async = inspect.iscoroutinefunction(fn)
         self._signature = inspect.signature(fn)
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     def with_options(self, **options: Any) -> Flow[R]:
         """A copy of this flow with some options replaced."""
@@ -533,11 +598,24 @@ def run_flow(
 
         return asyncio.run(
             run_flow_async(
-                flow, parameters, flow_run_id=flow_run_id, idempotency_key=idempotency_key,
-                labels=labels, tags=tags, on_start=on_start, return_state=return_state,
+                flow,
+                parameters,
+                flow_run_id=flow_run_id,
+                idempotency_key=idempotency_key,
+                labels=labels,
+                tags=tags,
+                on_start=on_start,
+                return_state=return_state,
             )
         )
-    engine = _FlowRun(flow, parameters, flow_run_id=flow_run_id, idempotency_key=idempotency_key, labels=labels, tags=tags)
+    engine = _FlowRun(
+        flow,
+        parameters,
+        flow_run_id=flow_run_id,
+        idempotency_key=idempotency_key,
+        labels=labels,
+        tags=tags,
+    )
     try:
         engine.start()
     except OrchestrationError as exc:
@@ -597,12 +675,25 @@ async def run_flow_async(
     """:func:`run_flow` for async callers; a sync flow's body runs in this thread."""
     if not flow.is_async:
         return run_flow(
-            flow, parameters, flow_run_id=flow_run_id, idempotency_key=idempotency_key,
-            labels=labels, tags=tags, on_start=on_start, return_state=return_state,
+            flow,
+            parameters,
+            flow_run_id=flow_run_id,
+            idempotency_key=idempotency_key,
+            labels=labels,
+            tags=tags,
+            on_start=on_start,
+            return_state=return_state,
         )
     import asyncio
 
-    engine = _FlowRun(flow, parameters, flow_run_id=flow_run_id, idempotency_key=idempotency_key, labels=labels, tags=tags)
+    engine = _FlowRun(
+        flow,
+        parameters,
+        flow_run_id=flow_run_id,
+        idempotency_key=idempotency_key,
+        labels=labels,
+        tags=tags,
+    )
     try:
         await asyncio.to_thread(engine.start) if engine.reporter is not None else engine.start()
     except OrchestrationError as exc:

@@ -40,12 +40,16 @@ def _log_class(level: int) -> int:
 class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
     """A logger bound to one flow or task run; its records are also sent to the server."""
 
-    def __init__(self, logger: logging.Logger, flow: _context.FlowRunContext, task_run_id: str | None) -> None:
+    def __init__(
+        self, logger: logging.Logger, flow: _context.FlowRunContext, task_run_id: str | None
+    ) -> None:
         super().__init__(logger, {})
         self._flow = flow
         self._task_run_id = task_run_id
 
-    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
         """Leave messages unchanged (the run ids travel with the report, not the text)."""
         return msg, kwargs
 
@@ -132,7 +136,14 @@ def _print(*args: Any, **kwargs: Any) -> None:
     logger = _task_logger if task is not None else _flow_logger
     import time
 
-    send_log(flow, task.task_run_id if task else None, logger.name, logging.INFO, buffer.getvalue().rstrip("\n"), time.time())
+    send_log(
+        flow,
+        task.task_run_id if task else None,
+        logger.name,
+        logging.INFO,
+        buffer.getvalue().rstrip("\n"),
+        time.time(),
+    )
     _original_print(*args, **kwargs)
 
 

@@ -35,7 +35,9 @@ def _hooks(owner: str, key: str, value: Any) -> tuple[Callable[..., Any], ...]:
     hooks = tuple(value) if isinstance(value, (list, tuple)) else (value,)
     for hook in hooks:
         if not callable(hook):
-            raise ValidationError(f"{owner}: {key} must be a callable or a list of callables, got {hook!r}")
+            raise ValidationError(
+                f"{owner}: {key} must be a callable or a list of callables, got {hook!r}"
+            )
     return hooks
 
 
@@ -52,7 +54,9 @@ def check_options(owner: str, options: dict[str, Any]) -> dict[str, Any]:
         if out.get(key) is not None and not isinstance(out[key], str):
             raise ValidationError(f"{owner}: {key}={out[key]!r} must be a string")
     retries = out.get("retries")
-    if retries is not None and (isinstance(retries, bool) or not isinstance(retries, int) or retries < 0):
+    if retries is not None and (
+        isinstance(retries, bool) or not isinstance(retries, int) or retries < 0
+    ):
         raise ValidationError(f"{owner}: retries={retries!r} must be a whole number >= 0")
     delay = out.get("retry_delay_seconds")
     if delay is not None:
@@ -63,9 +67,13 @@ def check_options(owner: str, options: dict[str, Any]) -> dict[str, Any]:
         else:
             out["retry_delay_seconds"] = _number(owner, "retry_delay_seconds", delay)
     if out.get("retry_jitter_factor") is not None:
-        out["retry_jitter_factor"] = _number(owner, "retry_jitter_factor", out["retry_jitter_factor"])
+        out["retry_jitter_factor"] = _number(
+            owner, "retry_jitter_factor", out["retry_jitter_factor"]
+        )
     if out.get("timeout_seconds") is not None:
-        out["timeout_seconds"] = _number(owner, "timeout_seconds", out["timeout_seconds"], positive=True)
+        out["timeout_seconds"] = _number(
+            owner, "timeout_seconds", out["timeout_seconds"], positive=True
+        )
     tags = out.get("tags")
     if tags is not None:
         if isinstance(tags, str) or not isinstance(tags, Iterable):

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import functools
 import heapq
 import itertools
 import logging
@@ -44,7 +45,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -405,7 +406,7 @@ class Reporter:
                 with self._cond:
                     self._note_drop(dead, "their flow run could not be created")
             if bodies and not self._retrying(
-                lambda b=bodies, p=path: self.transport.request("POST", p, json=b, retry=False),
+                functools.partial(self.transport.request, "POST", path, json=bodies, retry=False),
                 len(bodies),
             ):
                 return False
@@ -564,37 +565,45 @@ def _const(value: Any) -> Callable[[], Any]:
 
 
 # One reporter per (API URL, settings) in the process; adapters flush it between invocations.
-_reporters: dict[tuple[Any, ...], Reporter] = {}
+_reporters: dict[Settings, Reporter] = {}
 _lock = threading.Lock()
+
+
+def _build_transport(settings: Settings) -> Transport:
+    from skiff.client._sync._transport import Transport
+
+    return Transport(settings)
 
 
 def get(settings: Settings) -> Reporter:
     """The process's reporter for these settings, started on first use."""
-    key = (settings.api_url, settings.api_key, settings.auth_string, settings.strict, settings.spool_dir)
+    key = settings
     reporter = _reporters.get(key)
     if reporter is not None:
         return reporter
     with _lock:
         reporter = _reporters.get(key)
         if reporter is None:
-            from skiff.client._sync._transport import Transport
-
-            reporter = Reporter(settings, Transport(settings))
+            reporter = Reporter(settings, _build_transport(settings))
             if not _reporters:
                 atexit.register(close_all)
             _reporters[key] = reporter
     return reporter
 
 
-def all_reporters() -> Iterable[Reporter]:
+def all_reporters() -> list[Reporter]:
     """Every reporter started in this process."""
     return list(_reporters.values())
 
 
 def close_all() -> None:
-    """Exit hook: flush every reporter within its flush_timeout, then spool or count the rest."""
-    for reporter in all_reporters():
+    """Exit hook: flush every reporter within one flush_timeout, then spool or count the rest."""
+    reporters = all_reporters()
+    if not reporters:
+        return
+    deadline = time.monotonic() + max(r.settings.flush_timeout for r in reporters)
+    for reporter in reporters:
         try:
-            reporter.close()
+            reporter.close(max(0.0, deadline - time.monotonic()))
         except ReportingError as exc:
             logger.error("%s", exc)

@@ -177,17 +177,23 @@ def Cached(data: Any, message: str | None = None, **details: Any) -> State:
 
 def Failed(error: BaseException | None = None, message: str | None = None) -> State:
     """A run that raised ``error``."""
-    return State(StateType.FAILED, "Failed", message, data=error if error is not None else _NO_RESULT)
+    return State(
+        StateType.FAILED, "Failed", message, data=error if error is not None else _NO_RESULT
+    )
 
 
 def TimedOut(error: BaseException | None = None, message: str | None = None) -> State:
     """A run stopped by its ``timeout_seconds`` (type FAILED)."""
-    return State(StateType.FAILED, "TimedOut", message, data=error if error is not None else _NO_RESULT)
+    return State(
+        StateType.FAILED, "TimedOut", message, data=error if error is not None else _NO_RESULT
+    )
 
 
 def Crashed(error: BaseException | None = None, message: str | None = None) -> State:
     """A run killed by something outside its code (interrupt, runtime deadline)."""
-    return State(StateType.CRASHED, "Crashed", message, data=error if error is not None else _NO_RESULT)
+    return State(
+        StateType.CRASHED, "Crashed", message, data=error if error is not None else _NO_RESULT
+    )
 
 
 def Cancelled(message: str | None = None) -> State:

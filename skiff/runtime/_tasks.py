@@ -58,8 +58,6 @@ __all__ = ["Task", "TaskRunFuture", "FutureList", "task", "unmapped"]
 
 R = TypeVar("R")
 
-_NOT_SET: Any = object()
-
 
 def task_key_for(fn: Callable[..., Any]) -> str:
     """``<function name>-<8 hex digits of its code>``, the shape Prefect uses."""
@@ -94,7 +92,7 @@ def backoff_for(attempt: int, delays: Any, jitter: float | None) -> float:
     return delay
 
 
-class unmapped(Generic[R]):  # noqa: N801 - Prefect's name
+class unmapped(Generic[R]):
     """Wrap an argument of :meth:`Task.map` so it is passed whole to every call."""
 
     def __init__(self, value: R) -> None:
@@ -136,7 +134,6 @@ class TaskRunFuture:
         concurrent.futures.wait([self._future], timeout=timeout)
 
     def _wait_async(self, timeout: float | None) -> None:
-        import asyncio
         import threading
 
         loop = self._future.get_loop()
@@ -145,7 +142,6 @@ class TaskRunFuture:
         done = threading.Event()
         loop.call_soon_threadsafe(lambda: self._future.add_done_callback(lambda _f: done.set()))
         done.wait(timeout)
-        del asyncio
 
     def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
         """The task's return value; raises its exception if it failed."""
@@ -155,11 +151,13 @@ class TaskRunFuture:
         return self._run.state.result(raise_on_failure=raise_on_failure)
 
     def __await__(self) -> Any:
-        if not self._async:
-            import asyncio
+        return self._result_async().__await__()
 
-            return asyncio.wrap_future(self._future).__await__()
-        return self._future.__await__()
+    async def _result_async(self) -> Any:
+        import asyncio
+
+        await (self._future if self._async else asyncio.wrap_future(self._future))
+        return self._run.state.result()
 
     def __repr__(self) -> str:
         return f"TaskRunFuture({self._run.name!r}, state={self._run.state!r})"
@@ -178,7 +176,9 @@ class FutureList(list):  # type: ignore[type-arg]
         return [f.result(timeout, raise_on_failure) for f in self]
 
 
-def _edges(value: Any, flow: _context.FlowRunContext | None, depth: int = 0) -> list[dict[str, str]]:
+def _edges(
+    value: Any, flow: _context.FlowRunContext | None, depth: int = 0
+) -> list[dict[str, str]]:
     # Upstream task runs behind an argument: a future, or a value a task returned.
     if isinstance(value, TaskRunFuture):
         return [{"input_type": "task_run", "id": value._run.id}]
@@ -236,7 +236,9 @@ class _TaskRun:
         "task",
     )
 
-    def __init__(self, task: Task[Any], flow: _context.FlowRunContext | None, parameters: dict[str, Any]) -> None:
+    def __init__(
+        self, task: Task[Any], flow: _context.FlowRunContext | None, parameters: dict[str, Any]
+    ) -> None:
         self.task = task
         self.flow = flow
         self.parameters = parameters
@@ -247,7 +249,9 @@ class _TaskRun:
         self.run_count = 0
         self.cache_key: str | None = None
         template = task.options.get("task_run_name")
-        self.name = format_run_name(template, parameters) if template else f"{task.name}-{self.id[:3]}"
+        self.name = (
+            format_run_name(template, parameters) if template else f"{task.name}-{self.id[:3]}"
+        )
         self.tags = list(task.tags) if flow is None else sorted(set(task.tags) | set(flow.tags))
         self.inputs = {key: _edges(value, flow) for key, value in parameters.items()}
 
@@ -259,7 +263,13 @@ class _TaskRun:
         flow = self.flow
         if flow is None or flow.reporter is None:
             return
-        snapshot = (state, previous, self.run_count, self.start, utcnow() if state.is_final() else None)
+        snapshot = (
+            state,
+            previous,
+            self.run_count,
+            self.start,
+            utcnow() if state.is_final() else None,
+        )
 
         def build() -> dict[str, Any]:
             return self._event(*snapshot)
@@ -373,7 +383,11 @@ class _TaskRun:
         if log_prints is None:
             log_prints = self.flow.log_prints if self.flow is not None else False
         return _context.TaskRunContext(
-            self.task, self.id, self.parameters, str(flow_run) if flow_run else None, bool(log_prints)
+            self.task,
+            self.id,
+            self.parameters,
+            str(flow_run) if flow_run else None,
+            bool(log_prints),
         )
 
     def cached(self, ctx: _context.TaskRunContext) -> State | None:
@@ -423,14 +437,25 @@ class _TaskRun:
         key = self.cache_key
         if key is not None:
             expiration = self.task.options.get("cache_expiration")
-            self.task.store.put(key, value, time.time() + expiration if expiration is not None else None)
+            self.task.store.put(
+                key, value, time.time() + expiration if expiration is not None else None
+            )
         return self.finish(Completed(value))
 
     def failed(self, error: BaseException) -> State:
         """Record the exception: TimedOut for a timeout, else Failed."""
         if isinstance(error, RunTimeoutError):
-            return self.finish(TimedOut(error, message=f"Task run exceeded timeout of {self.task.options['timeout_seconds']} second(s)"))
-        return self.finish(Failed(error, message=f"Task run encountered an exception {type(error).__name__}: {error}"))
+            return self.finish(
+                TimedOut(
+                    error,
+                    message=f"Task run exceeded timeout of {self.task.options['timeout_seconds']} second(s)",
+                )
+            )
+        return self.finish(
+            Failed(
+                error, message=f"Task run encountered an exception {type(error).__name__}: {error}"
+            )
+        )
 
     def finish(self, state: State) -> State:
         """Send the final state, remember the result for later edges, run the hooks."""
@@ -504,7 +529,9 @@ async def _call_async(run: _TaskRun, args: tuple[Any, ...], kwargs: dict[str, An
         if hit is not None:
             return run.finish(hit)
         resolved_args = [await a if isinstance(a, TaskRunFuture) else a for a in args]
-        resolved_kwargs = {k: await v if isinstance(v, TaskRunFuture) else v for k, v in kwargs.items()}
+        resolved_kwargs = {
+            k: await v if isinstance(v, TaskRunFuture) else v for k, v in kwargs.items()
+        }
         timeout = task.options.get("timeout_seconds")
         while True:
             run.begin_attempt()
@@ -549,7 +576,7 @@ class Task(Generic[R]):
             raise ValidationError(f"@task needs a function, got {fn!r}")
         self.options = check_options(f"@task({getattr(fn, '__name__', fn)!r})", options)
         self.fn = fn
-        self.name: str = self.options.get("name") or getattr(fn, "__name__", type(fn).__name__)
+        self.name = str(self.options.get("name") or getattr(fn, "__name__", type(fn).__name__))
         self.tags: tuple[str, ...] = self.options.get("tags") or ()
         self.retries: int = self.options.get("retries") or 0
         self.task_key = task_key_for(fn)
@@ -559,7 +586,7 @@ class Task(Generic[R]):
             self.store = _results.folder_store(self.options.get("result_storage"))
         else:
             self.store = _results.default_store
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     def with_options(self, **options: Any) -> Task[R]:
         """A copy of this task with some options replaced."""
@@ -581,7 +608,9 @@ class Task(Generic[R]):
         state = _call_sync(run, args, kwargs)
         return state if return_state else state.result()
 
-    async def _await(self, run: _TaskRun, args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool) -> Any:
+    async def _await(
+        self, run: _TaskRun, args: tuple[Any, ...], kwargs: dict[str, Any], return_state: bool
+    ) -> Any:
         state = await _call_async(run, args, kwargs)
         return state if return_state else state.result()
 
@@ -603,7 +632,9 @@ class Task(Generic[R]):
             else:
                 handle = TaskRunFuture(run, loop.create_task(_call_async(run, args, kwargs)), True)
         else:
-            future = _executor().submit(contextvars.copy_context().run, _call_sync, run, args, kwargs)
+            future = _executor().submit(
+                contextvars.copy_context().run, _call_sync, run, args, kwargs
+            )
             handle = TaskRunFuture(run, future, False)
         flow = run.flow
         if flow is not None:
@@ -613,14 +644,19 @@ class Task(Generic[R]):
 
     def map(self, *args: Any, **kwargs: Any) -> FutureList:
         """Submit one run per element of the iterable arguments (others, and ``unmapped``, are repeated)."""
+
         def mapped(value: Any) -> bool:
-            return isinstance(value, Iterable) and not isinstance(value, (str, bytes, dict, unmapped))
+            return isinstance(value, Iterable) and not isinstance(
+                value, (str, bytes, dict, unmapped)
+            )
 
         lengths = {len(list(v)) for v in [*args, *kwargs.values()] if mapped(v)}
         if len(lengths) > 1:
             from skiff.client._exceptions import ValidationError
 
-            raise ValidationError(f"{self.name}.map: the iterable arguments have different lengths {sorted(lengths)}")
+            raise ValidationError(
+                f"{self.name}.map: the iterable arguments have different lengths {sorted(lengths)}"
+            )
         count = lengths.pop() if lengths else 0
         arg_lists = [list(a) if mapped(a) else None for a in args]
         kw_lists = {k: list(v) if mapped(v) else None for k, v in kwargs.items()}
@@ -630,8 +666,13 @@ class Task(Generic[R]):
 
         futures = FutureList()
         for i in range(count):
-            call_args = [lst[i] if lst is not None else plain(a) for lst, a in zip(arg_lists, args)]
-            call_kwargs = {k: (lst[i] if lst is not None else plain(kwargs[k])) for k, lst in kw_lists.items()}
+            call_args = [
+                lst[i] if lst is not None else plain(a)
+                for lst, a in zip(arg_lists, args, strict=False)
+            ]
+            call_kwargs = {
+                k: (lst[i] if lst is not None else plain(kwargs[k])) for k, lst in kw_lists.items()
+            }
             futures.append(self.submit(*call_args, **call_kwargs))
         return futures
 
@@ -649,6 +690,3 @@ def task(__fn: Callable[..., Any] | None = None, **options: Any) -> Any:
         check_options("@task", options)
         return functools.partial(task, **options)
     return Task(__fn, **options)
-
-
-_ = _NOT_SET  # sentinel kept for identity checks by adapters
