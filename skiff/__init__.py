@@ -29,6 +29,7 @@ from skiff.client._exceptions import (
     SkiffError,
     UnprocessableEntityError,
     ValidationError,
+    WaitTimeoutError,
 )
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ __all__ = [
     "SkiffError",
     "UnprocessableEntityError",
     "ValidationError",
+    "WaitTimeoutError",
     "flow",
     "flush",
     "get_run_logger",

@@ -25,6 +25,7 @@ from skiff.client._exceptions import (
     SkiffError,
     UnprocessableEntityError,
     ValidationError,
+    WaitTimeoutError,
 )
 from skiff.client._settings import Settings
 from skiff.client._types import NOT_GIVEN, NotGiven
@@ -55,6 +56,7 @@ __all__ = [
     "SkiffError",
     "UnprocessableEntityError",
     "ValidationError",
+    "WaitTimeoutError",
 ]
 
 

@@ -16,13 +16,14 @@ import uuid
 import pytest
 
 from skiff.client import (
+    APIStatusError,
     AsyncClient,
     Client,
     NotFoundError,
     UnprocessableEntityError,
     ValidationError,
+    WaitTimeoutError,
 )
-from skiff.client._exceptions import APIStatusError, WaitTimeoutError
 from skiff.client._generated import models
 
 pytestmark = pytest.mark.server
