@@ -184,6 +184,19 @@ class Block(pydantic.BaseModel):
     def block_initialization(self) -> None:
         """Hook run after the block is built or loaded (as in Prefect); does nothing by default."""
 
+    @pydantic.model_serializer(mode="wrap")
+    def _mask_extra_secrets(
+        self, handler: pydantic.SerializerFunctionWrapHandler, info: pydantic.SerializationInfo
+    ) -> Any:
+        # JSON dumps mask the extra secrets as pydantic masks SecretStr; python dumps (which
+        # save() uses) keep them.
+        data = handler(self)
+        if info.mode_is_json() and isinstance(data, dict):
+            for name in self._extra_secret_fields:
+                if data.get(name) is not None:
+                    data[name] = _MASK
+        return data
+
     def __repr_args__(self) -> Any:
         for name, value in super().__repr_args__():
             masked = name in self._extra_secret_fields and value is not None

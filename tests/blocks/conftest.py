@@ -15,15 +15,6 @@ from scripts import prefect_server
 
 
 @pytest.fixture
-def block_env(api_env: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The test server's API URL in PREFECT_API_URL, no SKIFF_* or AWS_* settings."""
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name, raising=False)
-    return api_env
-
-
-@pytest.fixture
 def name() -> str:
     """A fresh block document name (lowercase letters, digits and dashes, as Prefect wants)."""
     return f"t-{uuid.uuid4().hex[:12]}"

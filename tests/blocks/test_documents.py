@@ -29,7 +29,7 @@ class Database(Block):
     password: SecretStr
 
 
-def test_save_load_overwrite_delete_list(block_env: str, name: str) -> None:
+def test_save_load_overwrite_delete_list(api_env: str, name: str) -> None:
     doc_id = Database(host="db1", password="pw-1").save(name)
     loaded = Database.load(name)
     assert (loaded.host, loaded.port, loaded.password.get_secret_value()) == ("db1", 5432, "pw-1")
@@ -49,7 +49,7 @@ def test_save_load_overwrite_delete_list(block_env: str, name: str) -> None:
         Database.load(name)
 
 
-def test_delete_by_name_and_generic_load(block_env: str, name: str) -> None:
+def test_delete_by_name_and_generic_load(api_env: str, name: str) -> None:
     Secret(value={"user": "u", "password": "p"}).save(name)
     block = Block.load(f"secret/{name}")
     assert isinstance(block, Secret)
@@ -58,7 +58,7 @@ def test_delete_by_name_and_generic_load(block_env: str, name: str) -> None:
     assert name not in Secret.list_names()
 
 
-def test_unknown_slug_is_a_clear_error(block_env: str) -> None:
+def test_unknown_slug_is_a_clear_error(api_env: str) -> None:
     with pytest.raises(UnknownBlockTypeError, match="no-such-type"):
         Block.load("no-such-type/x")
 
@@ -79,10 +79,10 @@ def test_wrong_field_type_names_the_field() -> None:
     )
 
 
-def test_server_checksum_matches_and_schema_registered_once(block_env: str, name: str) -> None:
+def test_server_checksum_matches_and_schema_registered_once(api_env: str, name: str) -> None:
     Database(host="a", password="b").save(name)
     Database(host="a", password="b").save(name, overwrite=True)
-    with httpx.Client(base_url=block_env) as http:
+    with httpx.Client(base_url=api_env) as http:
         schemas = http.post(
             "/block_schemas/filter",
             json={"block_schemas": {"block_type_id": {"any_": [_type_id(http, "database")]}}},
@@ -92,7 +92,7 @@ def test_server_checksum_matches_and_schema_registered_once(block_env: str, name
     assert checksum_of(schemas[0]["fields"]) == Database.schema_checksum()
 
 
-def test_obfuscated_placeholder_is_never_a_value(block_env: str, name: str) -> None:
+def test_obfuscated_placeholder_is_never_a_value(api_env: str, name: str) -> None:
     AwsCredentials(aws_access_key_id="AK", aws_secret_access_key="********").save(name)
     with pytest.raises(ObfuscatedSecretError, match="aws_secret_access_key"):
         AwsCredentials.load(name)

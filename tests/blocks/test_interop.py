@@ -98,7 +98,7 @@ def test_known_prefect_checksums() -> None:
 
 
 def test_aws_credentials_both_ways(
-    block_env: str, name: str, run_prefect: Callable[[str], Any]
+    api_env: str, name: str, run_prefect: Callable[[str], Any]
 ) -> None:
     AwsCredentials(
         aws_access_key_id="AKIA-SKIFF",
@@ -151,7 +151,7 @@ print(json.dumps({{
 
     # Both documents use one schema row. (The server also holds an older aws-credentials
     # schema from its bundled collection catalogue; neither side registers that one.)
-    with httpx.Client(base_url=block_env) as http:
+    with httpx.Client(base_url=api_env) as http:
         type_id = http.get("/block_types/slug/aws-credentials").json()["id"]
         schemas = http.post(
             "/block_schemas/filter", json={"block_schemas": {"block_type_id": {"any_": [type_id]}}}
@@ -166,9 +166,7 @@ print(json.dumps({{
     assert checksum_of(ours[0]["fields"]) == AwsCredentials.schema_checksum()
 
 
-def test_secret_block_both_ways(
-    block_env: str, name: str, run_prefect: Callable[[str], Any]
-) -> None:
+def test_secret_block_both_ways(api_env: str, name: str, run_prefect: Callable[[str], Any]) -> None:
     Secret(value="sk-skiff").save(f"{name}-s")
     script = f"""
 import json
