@@ -193,6 +193,23 @@ def start(
     return handle
 
 
+def ensure_running(port: int | None = None) -> ServerHandle:
+    """The server started by an earlier call if it is still healthy, else a new one (pid file kept)."""
+    if PID_FILE.exists():
+        running = ServerHandle(**json.loads(PID_FILE.read_text()))
+        try:
+            wait_healthy(running.api_url, 2)
+            log(f"already running (pid {running.pid})")
+            return running
+        except RuntimeError:
+            PID_FILE.unlink()
+    handle = start(port=port)
+    PID_FILE.parent.mkdir(parents=True, exist_ok=True)
+    PID_FILE.write_text(json.dumps(asdict(handle)))
+    log(f"pid {handle.pid}, log {handle.log_file}, UI {handle.ui_url}")
+    return handle
+
+
 def _cli(argv: list[str]) -> int:
     import argparse
 
@@ -211,20 +228,7 @@ def _cli(argv: list[str]) -> int:
         print(ensure_env())
         return 0
     if args.command == "start":
-        if PID_FILE.exists():
-            running = ServerHandle(**json.loads(PID_FILE.read_text()))
-            try:
-                wait_healthy(running.api_url, 2)
-                log(f"already running (pid {running.pid})")
-                print(running.api_url)
-                return 0
-            except RuntimeError:
-                PID_FILE.unlink()
-        handle = start(port=args.port)
-        PID_FILE.parent.mkdir(parents=True, exist_ok=True)
-        PID_FILE.write_text(json.dumps(asdict(handle)))
-        log(f"pid {handle.pid}, log {handle.log_file}, UI {handle.ui_url}")
-        print(handle.api_url)
+        print(ensure_running(args.port).api_url)
         return 0
     if not PID_FILE.exists():
         log("no server started by this script is running")

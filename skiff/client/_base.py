@@ -135,7 +135,8 @@ class CsrfState:
 
     def learn(self, response: httpx.Response) -> None:
         """Record the reply of ``GET /csrf-token``: a token, or 422 meaning CSRF is off."""
-        if response.status_code == 422:
+        # 422 is the server's "CSRF protection is disabled"; 404 is a server without the route.
+        if response.status_code in (404, 422):
             self.enabled = False
             self.token = None
             return

@@ -210,9 +210,12 @@ def test_csrf_rejected_token_is_refreshed(mock: respx.MockRouter, client: Client
     assert [c.request.headers["prefect-csrf-token"] for c in count.calls] == ["stale", "fresh"]
 
 
-def test_csrf_422_means_disabled(mock: respx.MockRouter, client: Client) -> None:
+@pytest.mark.parametrize("status", [422, 404])
+def test_csrf_422_or_missing_route_means_disabled(
+    mock: respx.MockRouter, client: Client, status: int
+) -> None:
     token = mock.get("/csrf-token").mock(
-        return_value=httpx.Response(422, json={"detail": "CSRF protection is disabled."})
+        return_value=httpx.Response(status, json={"detail": "CSRF protection is disabled."})
     )
     count = mock.post("/flows/count").mock(return_value=httpx.Response(200, json=0))
     client.flows.count()
