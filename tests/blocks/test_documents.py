@@ -100,3 +100,13 @@ def test_obfuscated_placeholder_is_never_a_value(api_env: str, name: str) -> Non
 
 def _type_id(http: httpx.Client, slug: str) -> str:
     return str(http.get(f"/block_types/slug/{slug}").json()["id"])
+
+
+def test_a_skiff_client_can_be_passed(api_env: str, name: str) -> None:
+    from skiff import Client
+
+    with Client() as client:
+        Database(host="c", password="pw").save(name, client=client)
+        assert Database.load(name, client=client).host == "c"
+        assert name in Database.list_names(client=client)
+        Database.delete(name, client=client)
