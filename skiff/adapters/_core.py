@@ -58,7 +58,6 @@ The trigger is built inside the wrapper; wrap that in ``try`` and fall back to
 from __future__ import annotations
 
 import contextvars
-import difflib
 import functools
 import inspect
 import logging
@@ -66,13 +65,12 @@ import numbers
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from skiff.client._exceptions import SkiffError, ValidationError
-from skiff.runtime._options import FLOW_OPTIONS, check_options
+
+# Imported lazily (not at module import): msgspec, difflib and skiff.runtime, so that
+# importing an adapter stays cheap for a cold start.
 
 if TYPE_CHECKING:
     from skiff.runtime import Flow, RunHandle
@@ -112,12 +110,18 @@ MAX_PARAMETER_BYTES = 64 * 1024
 _TIMEOUT_STATES = {"TimedOut": "FAILED", "Crashed": "CRASHED"}
 
 
-@dataclass(frozen=True)
 class Options:
     """Decorator keywords after validation: ``flow`` for :func:`skiff.flow`, ``adapter`` the rest."""
 
-    flow: dict[str, Any]
-    adapter: dict[str, Any]
+    __slots__ = ("adapter", "flow")
+
+    # Plain classes rather than dataclasses here: building a dataclass costs a cold start ms.
+    def __init__(self, flow: dict[str, Any], adapter: dict[str, Any]) -> None:
+        self.flow = flow
+        self.adapter = adapter
+
+    def __repr__(self) -> str:
+        return f"Options(flow={self.flow!r}, adapter={self.adapter!r})"
 
 
 def _seconds(owner: str, key: str, value: Any) -> float:
@@ -132,6 +136,10 @@ def parse_options(owner: str, kwargs: Mapping[str, Any], extra: Mapping[str, Any
     ``extra`` holds the adapter's own keywords with their defaults (the adapter validates
     their values); :data:`COMMON_OPTIONS` are validated here.
     """
+    import difflib
+
+    from skiff.runtime._options import FLOW_OPTIONS, check_options
+
     adapter_keys = {**COMMON_OPTIONS, **extra}
     known = FLOW_OPTIONS | set(adapter_keys)
     for key in sorted(kwargs):
@@ -188,24 +196,41 @@ def _build(owner: str, build: Callable[[Any, Options], Any], options: Options, f
     return build(_check_target(owner, fn), options)
 
 
-@dataclass
 class Trigger:
     """One call of a handler, as the platform adapter describes it.
 
     ``event`` goes to ``parameters=``; ``fields`` are the candidate flow parameters for the
-    default mapping (``event`` itself when None and a mapping); ``deadline`` is the
-    :func:`time.monotonic` time at which the platform kills the call (None: no limit);
-    ``flow_run_id`` takes over an existing run (a deployment's); ``idempotency_key``
-    makes a repeated delivery reuse its run.
+    default mapping (``event`` itself when None and a mapping); ``labels`` are flow-run
+    labels; ``deadline`` is the :func:`time.monotonic` time at which the platform kills the
+    call (None: no limit); ``flow_run_id`` takes over an existing run (a deployment's);
+    ``idempotency_key`` makes a repeated delivery reuse its run.
     """
 
-    event: Any = None
-    labels: dict[str, Any] = field(default_factory=dict)
-    tags: Sequence[str] = ()
-    idempotency_key: str | None = None
-    flow_run_id: str | None = None
-    deadline: float | None = None
-    fields: Mapping[str, Any] | None = None
+    __slots__ = ("deadline", "event", "fields", "flow_run_id", "idempotency_key", "labels", "tags")
+
+    def __init__(
+        self,
+        event: Any = None,
+        labels: dict[str, Any] | None = None,
+        tags: Sequence[str] = (),
+        idempotency_key: str | None = None,
+        flow_run_id: str | None = None,
+        deadline: float | None = None,
+        fields: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.event = event
+        self.labels: dict[str, Any] = labels if labels is not None else {}
+        self.tags = tags
+        self.idempotency_key = idempotency_key
+        self.flow_run_id = flow_run_id
+        self.deadline = deadline
+        self.fields = fields
+
+    def __repr__(self) -> str:
+        return (
+            f"Trigger(labels={self.labels!r}, idempotency_key={self.idempotency_key!r}, "
+            f"flow_run_id={self.flow_run_id!r}, deadline={self.deadline!r})"
+        )
 
     @classmethod
     def bare(cls, args: Sequence[Any]) -> Trigger:
@@ -246,6 +271,8 @@ def summarize(value: Any) -> Any:
     Objects (a Lambda context, an HTTP request, ...) become ``"<module.Type>"``: their
     repr may be long or hold secrets. Values over 64 KiB of JSON become a size note.
     """
+    import msgspec
+
     try:
         size = len(msgspec.json.encode(value))
     except (TypeError, ValueError, OverflowError):
