@@ -36,16 +36,30 @@ TARGETS = {
 }
 
 
-def measure(python: str, stmt: str, cwd: Path) -> tuple[float, float, int]:
-    """(seconds, MB, modules) for one import in a fresh process."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SKIFF_"))}
+def clean_env() -> dict[str, str]:
+    """This environment without PREFECT_/SKIFF_ settings.
+
+    PYTHONDONTWRITEBYTECODE goes too, so the warm-up leaves .pyc files behind and the rounds
+    time imports rather than compilation (uv installs packages without .pyc files).
+    """
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PREFECT_", "SKIFF_")) and k != "PYTHONDONTWRITEBYTECODE"
+    }
+
+
+def measure(
+    python: str, stmt: str, cwd: Path, env: dict[str, str] | None = None
+) -> tuple[float, float, int]:
+    """(seconds, MB, modules) for one import in a fresh process (``env``: see clean_env)."""
     out = subprocess.run(
         [python, "-c", PROBE.format(stmt=stmt)],
         capture_output=True,
         text=True,
         check=True,
         cwd=cwd,
-        env=env,
+        env=clean_env() if env is None else env,
     )
     dt, rss, mods = out.stdout.split()
     return float(dt), float(rss), int(mods)
