@@ -22,6 +22,27 @@ ENV_STRICT = "SKIFF_STRICT"
 ENV_REPORTING = "SKIFF_REPORTING"
 ENV_BLOCK_KEY = "SKIFF_BLOCK_KEY"
 
+# Serverless deadlines (seconds). Google Cloud Functions (1st gen) and Cloud Run set theirs.
+ENV_GCP_FUNCTION_TIMEOUT = "FUNCTION_TIMEOUT_SEC"
+ENV_GCP_CLOUD_RUN_TIMEOUT = "CLOUD_RUN_TIMEOUT_SECONDS"
+# Azure does not tell the worker its functionTimeout: skiff's setting (seconds or hh:mm:ss),
+# else the host.json override an app setting may carry (a TimeSpan; "-1" means none).
+ENV_AZURE_FUNCTION_TIMEOUT = "SKIFF_AZURE_FUNCTION_TIMEOUT"
+ENV_AZURE_HOST_FUNCTION_TIMEOUT = "AzureFunctionsJobHost__functionTimeout"
+
+# Where each serverless platform puts the facts recorded as flow-run labels (first set wins).
+GCP_LABEL_ENV: dict[str, tuple[str, ...]] = {
+    "gcp.function.name": ("K_SERVICE", "FUNCTION_NAME"),
+    "gcp.function.target": ("FUNCTION_TARGET",),
+    "gcp.function.revision": ("K_REVISION", "X_GOOGLE_FUNCTION_VERSION"),
+    "gcp.region": ("FUNCTION_REGION", "GOOGLE_CLOUD_REGION"),
+    "gcp.project": ("GOOGLE_CLOUD_PROJECT", "GCP_PROJECT", "GCLOUD_PROJECT"),
+}
+AZURE_LABEL_ENV: dict[str, tuple[str, ...]] = {
+    "azure.app": ("WEBSITE_SITE_NAME",),
+    "azure.region": ("REGION_NAME",),
+}
+
 API_VERSION = "0.8.4"
 API_VERSION_HEADER = "X-PREFECT-API-VERSION"
 CSRF_TOKEN_HEADER = "Prefect-Csrf-Token"
