@@ -13,7 +13,9 @@ flow run. Everything else is here and is the same on every platform:
   ``timeout_margin`` seconds before the platform kills the call;
 * a synchronous flush before returning, bounded by the deadline minus ``flush_margin``;
 * fail open: an error inside skiff is logged once per kind and the handler still runs and
-  returns; the user's exception is re-raised unchanged after its Failed state is flushed.
+  returns; the user's exception is re-raised unchanged after its Failed state is flushed;
+* when the server's orchestration stops the run (a repeat of a completed delivery, a
+  cancelled deployment run), the handler is not run and the wrapper returns None.
 
 API, for adapter modules::
 
@@ -521,13 +523,14 @@ class Runner:
 
     def _after_error(self, exc: BaseException, box: _Box) -> tuple[bool, Any]:
         """Decide after run_flow raised: (True, value) to return, or (False, None) to run bare."""
-        from skiff.runtime import FlowRunRejected
+        from skiff.runtime import OrchestrationError
 
         if box.error is exc:
             raise exc
-        if isinstance(exc, FlowRunRejected) and exc.state is not None and exc.state.is_completed():
-            # A repeated delivery of work that already completed: not run twice.
-            logger.info("skiff: %s", exc)
+        if isinstance(exc, OrchestrationError) and not box.entered:
+            # The server's decision, not a failure: a repeated delivery of work that already
+            # completed, or a (deployment) run that was cancelled. The body does not run.
+            logger.warning("skiff: not running the handler: %s", exc)
             return True, None
         if isinstance(exc, SkiffError) and _strict():
             raise exc

@@ -365,3 +365,23 @@ def test_http_flow_parameters_recorded(api_env: str) -> None:
     assert run["parameters"] == {"w": 3, "h": 4}
     assert run["labels"]["aws.lambda.trigger"] == "api-gateway-v2"
     assert run["state_type"] == "COMPLETED"
+
+
+def test_orchestration_stop_skips_the_handler(
+    offline: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from skiff.runtime import FlowRunAborted
+
+    calls: list[Any] = []
+
+    @lambda_flow
+    def handler(event: Any, context: Any) -> str:
+        calls.append(event)
+        return "ran"
+
+    def aborted(*args: Any, **kwargs: Any) -> Any:
+        raise FlowRunAborted("the run was cancelled")
+
+    monkeypatch.setattr("skiff.runtime.run_flow", aborted)
+    assert handler({}, FakeContext()) is None
+    assert calls == []
