@@ -10,12 +10,11 @@ benchmark that cannot run raises :class:`Unavailable`.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +130,54 @@ def probe(python: str, code: str, env: dict[str, str] | None = None) -> str | No
     return lines[-1] if lines else f"exit status {out.returncode}"
 
 
+@dataclass
+class Driver:
+    """A driver process running in the background."""
+
+    proc: subprocess.Popen[bytes]
+    out_path: Path  # the JSON it writes
+    log_path: Path  # its stdout and stderr
+
+    def finish(self, timeout: float) -> dict[str, Any]:
+        """Wait for it; raise with the tail of its output if it failed."""
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise RuntimeError(f"{self.describe()} took over {timeout:.0f} s") from None
+        if self.proc.returncode != 0:
+            raise RuntimeError(f"{self.describe()} exited with {self.proc.returncode}")
+        result: dict[str, Any] = json.loads(self.out_path.read_text())
+        return result
+
+    def describe(self) -> str:
+        tail = self.log_path.read_text(errors="replace")[-3000:]
+        return f"{' '.join(map(str, self.proc.args))} (log {self.log_path}):\n{tail}"
+
+
+def start_driver(
+    python: str, driver: str, args: Sequence[str], env: dict[str, str], cwd: Path
+) -> Driver:
+    """Start ``benchmarks/drivers/<driver>.py`` under ``python`` in the background.
+
+    Its output goes to a file, not a pipe: prefect logs a line per task run, and a full pipe
+    nobody reads would block it.
+    """
+    stem = cwd / f"{driver}-{uuid.uuid4().hex[:8]}"
+    out_path, log_path = stem.with_suffix(".json"), stem.with_suffix(".log")
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [python, str(DRIVERS / f"{driver}.py"), *args, "--out", str(out_path)],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    return Driver(proc, out_path, log_path)
+
+
 def run_driver(
     python: str,
     driver: str,
@@ -139,43 +186,8 @@ def run_driver(
     cwd: Path,
     timeout: float = 300,
 ) -> dict[str, Any]:
-    """Run ``benchmarks/drivers/<driver>.py`` under ``python`` and return the JSON it wrote."""
-    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
-        out_path = handle.name
-    try:
-        proc = start_driver(python, driver, [*args, "--out", out_path], env, cwd)
-        return finish_driver(proc, out_path, timeout)
-    finally:
-        os.unlink(out_path)
-
-
-def start_driver(
-    python: str, driver: str, args: Sequence[str], env: dict[str, str], cwd: Path
-) -> subprocess.Popen[str]:
-    """Start a driver in the background (its output is kept for error messages)."""
-    return subprocess.Popen(
-        [python, str(DRIVERS / f"{driver}.py"), *args],
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def finish_driver(proc: subprocess.Popen[str], out_path: str, timeout: float) -> dict[str, Any]:
-    """Wait for a driver; raise with the tail of its output if it failed."""
-    try:
-        output, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        output, _ = proc.communicate()
-        raise RuntimeError(f"{proc.args} took over {timeout:.0f} s:\n{output[-3000:]}") from None
-    if proc.returncode != 0:
-        raise RuntimeError(f"{proc.args} exited with {proc.returncode}:\n{output[-3000:]}")
-    result: dict[str, Any] = json.loads(Path(out_path).read_text())
-    return result
+    """Run a driver to completion and return the JSON it wrote."""
+    return start_driver(python, driver, args, env, cwd).finish(timeout)
 
 
 def timed_process(

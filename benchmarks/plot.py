@@ -28,7 +28,10 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     for bench in results["benchmarks"]:
         for metric in bench.get("metrics", []):
             if metric["summary"]["prefect"] and metric["summary"]["prefect"]["median"] > 0:
-                rows.append((f"{bench['id']}. {metric['name']}", metric))
+                base = metric["summary"]["prefect"]["median"]
+                shown = f"{base:,.0f}" if base >= 100 else f"{base:.3g}"
+                label = f"{bench['id']}. {metric['name']} (prefect {shown} {metric['unit']})"
+                rows.append((label, metric))
     return rows
 
 
@@ -36,7 +39,7 @@ def main(source: str, target: str) -> None:
     with open(source) as f:
         results = json.load(f)
     rows = _rows(results)
-    fig, ax = plt.subplots(figsize=(10, 0.32 * len(rows) + 1.8))
+    fig, ax = plt.subplots(figsize=(11, 0.32 * len(rows) + 2.0))
     for y, (_, metric) in enumerate(rows):
         base = metric["summary"]["prefect"]["median"]
         skiff = metric["summary"]["skiff"]
@@ -57,7 +60,7 @@ def main(source: str, target: str) -> None:
     ax.invert_yaxis()
     ax.set_xlabel("relative to prefect-client's median (log scale; lower is better)")
     meta = results["meta"]
-    ax.set_title(
+    fig.suptitle(
         f"skiff {meta['skiff']} vs prefect-client {meta['prefect_client']}, "
         f"{meta['date']}, {meta['nproc']} cores",
         fontsize=10,
@@ -69,7 +72,7 @@ def main(source: str, target: str) -> None:
             [], [], color="black", marker="|", linestyle="", markersize=12, mew=2, label="floor"
         ),
     ]
-    ax.legend(handles=legend, loc="lower right", fontsize=8)
+    ax.legend(handles=legend, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=8)
     ax.grid(axis="x", which="both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(target, dpi=120)
