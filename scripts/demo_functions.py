@@ -132,11 +132,16 @@ class FunctionsFramework:
         """What the server printed so far."""
         return self.log_file.read_text(errors="replace")
 
-    def stop(self) -> None:
-        """Stop the server and forget its log file."""
-        self.http.close()
+    def terminate(self) -> None:
+        """Ask the server to stop, without waiting (stop several servers at once)."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
+
+    def stop(self) -> None:
+        """Stop the server, wait for it, and forget its log file."""
+        self.http.close()
+        self.terminate()
+        if self.process is not None:
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
@@ -336,6 +341,7 @@ def run_gcp_demo(api_url: str) -> list[str]:
                 shown = ("gcp.trigger", "gcp.function.target", "gcp.project")
                 lines.append(describe_run(client, flow_name, run, shown))
     finally:
+        uploaded.terminate()
         quote.stop()
         uploaded.stop()
     return lines

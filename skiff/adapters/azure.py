@@ -235,6 +235,10 @@ def _annotated_triggers(fn: Callable[..., Any]) -> dict[str, Any]:
     return {name: hint for name, hint in hints.items() if hint in classes}
 
 
+def _timeout_option(value: Any) -> float | None:
+    return None if value is None else _seconds(OWNER, "timeout", value) or None
+
+
 def _is_function_builder(target: Any) -> bool:
     kind = type(target)
     return kind.__name__ == "FunctionBuilder" and kind.__module__.startswith("azure.functions")
@@ -272,8 +276,7 @@ def _build(target: Any, options: Options) -> Callable[..., Any]:
             f"{OWNER} must be the decorator closest to the function, below @app.route, "
             f"@app.schedule, @app.queue_trigger and the other FunctionApp decorators"
         )
-    timeout = options.adapter["timeout"]
-    timeout = None if timeout is None else _seconds(OWNER, "timeout", timeout) or None
+    timeout = _timeout_option(options.adapter["timeout"])
     signature, takes_context = _signature(target, options)
     runner = Runner(OWNER, target, options, summarize=_summarize)
     name = getattr(runner.wrapped, "__name__", "function")
@@ -343,4 +346,5 @@ def azure_flow(fn: Any = None, /, **options: Any) -> Any:
     keyword raises :class:`~skiff.ValidationError` here. The returned function has
     ``.flow``.
     """
+    _timeout_option(options.get("timeout"))  # a bad value fails here, not later
     return decorate(OWNER, fn, options, _build, _EXTRA_OPTIONS)

@@ -234,8 +234,7 @@ def _check_handler(owner: str, target: Any, argument: str, parameter: str) -> No
         pass  # no signature to check (a builtin); the call will tell
 
 
-def _timeout_option(owner: str, options: Options) -> float | None:
-    value = options.adapter["timeout"]
+def _timeout_option(owner: str, value: Any) -> float | None:
     return None if value is None else _seconds(owner, "timeout", value) or None
 
 
@@ -250,7 +249,7 @@ def _finish(handler: Any, runner: Runner, parameter: str) -> GcpHandler:
 
 def _build_http(target: Any, options: Options) -> GcpHandler:
     owner = "http_flow"
-    timeout = _timeout_option(owner, options)
+    timeout = _timeout_option(owner, options.adapter["timeout"])
     _check_handler(owner, target, "flask.Request", "request")
     runner = Runner(owner, target, options, summarize=_summarize)
     name = getattr(runner.wrapped, "__name__", "handler")
@@ -296,7 +295,7 @@ def _build_http(target: Any, options: Options) -> GcpHandler:
 
 def _build_event(target: Any, options: Options) -> GcpHandler:
     owner = "cloud_event_flow"
-    timeout = _timeout_option(owner, options)
+    timeout = _timeout_option(owner, options.adapter["timeout"])
     _check_handler(owner, target, "CloudEvent", "event")
     runner = Runner(owner, target, options, summarize=_summarize)
     name = getattr(runner.wrapped, "__name__", "handler")
@@ -345,6 +344,7 @@ def http_flow(fn: Any = None, /, **options: Any) -> Any:
     A bad target or keyword raises :class:`~skiff.ValidationError` here. The returned
     function has ``.flow``.
     """
+    _timeout_option("http_flow", options.get("timeout"))  # a bad value fails here, not later
     return decorate("http_flow", fn, options, _build_http, _EXTRA_OPTIONS)
 
 
@@ -361,4 +361,5 @@ def cloud_event_flow(fn: Any = None, /, **options: Any) -> Any:
     wrapped flow's parameters (default: the keys of its JSON ``data``). ``fn`` is
     ``handler(event)`` or a ``@flow``.
     """
+    _timeout_option("cloud_event_flow", options.get("timeout"))
     return decorate("cloud_event_flow", fn, options, _build_event, _EXTRA_OPTIONS)

@@ -1,0 +1,85 @@
+"""Google Cloud Functions adapter without a server: bad input, deadlines, lazy imports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from skiff import ValidationError, flow
+from skiff.adapters.gcp import cloud_event_flow, deadline_seconds, http_flow
+
+
+def test_import_is_lazy() -> None:
+    code = (
+        "import sys, skiff.adapters.gcp, skiff.adapters.azure;"
+        "heavy = ('flask', 'cloudevents', 'functions_framework', 'starlette', 'azure.functions');"
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("decorator", [http_flow, cloud_event_flow])
+def test_wrong_decorator_use_is_refused_at_decoration(decorator: Any) -> None:
+    with pytest.raises(ValidationError, match="needs a function or a @flow"):
+        decorator("not a function")
+    with pytest.raises(ValidationError, match="must take exactly one argument"):
+        decorator(lambda: None)
+    with pytest.raises(ValidationError, match="must take exactly one argument"):
+        decorator(lambda a, b: None)
+    with pytest.raises(ValidationError, match="unknown keyword argument 'timeuot'"):
+        decorator(timeuot=3)
+    with pytest.raises(ValidationError, match="timeout=-1"):
+        decorator(timeout=-1)
+    with pytest.raises(ValidationError, match="parameters= must be a callable"):
+        decorator(parameters={"a": 1})
+
+
+def test_http_function_called_without_a_flask_request() -> None:
+    @http_flow
+    def handler(request: Any) -> str:
+        return "never"
+
+    with pytest.raises(ValidationError, match=r"called with dict, not a flask\.Request"):
+        handler({"path": "/"})
+
+
+def test_cloud_event_function_called_without_a_cloud_event() -> None:
+    @cloud_event_flow
+    def handler(event: Any) -> None:
+        pass
+
+    with pytest.raises(ValidationError, match="called with dict, not a cloudevents CloudEvent"):
+        handler({"id": "1", "data": {}})
+
+
+def test_decorated_function_keeps_name_and_exposes_flow() -> None:
+    @http_flow(name="priced")
+    def price(request: Any) -> str:
+        """Docs."""
+        return "ok"
+
+    @cloud_event_flow
+    @flow(name="existing")
+    def existing(day: str) -> None:
+        pass
+
+    assert price.__name__ == "price" and price.__doc__ == "Docs."
+    assert price.flow.name == "priced"  # type: ignore[attr-defined]
+    assert existing.__name__ == "existing" and existing.flow.name == "existing"  # type: ignore[attr-defined]
+
+
+def test_deadline_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FUNCTION_TIMEOUT_SEC", raising=False)
+    monkeypatch.delenv("CLOUD_RUN_TIMEOUT_SECONDS", raising=False)
+    assert deadline_seconds() is None
+    monkeypatch.setenv("CLOUD_RUN_TIMEOUT_SECONDS", "300")
+    assert deadline_seconds() == 300
+    monkeypatch.setenv("FUNCTION_TIMEOUT_SEC", "60")
+    assert deadline_seconds() == 60
+    assert deadline_seconds(5) == 5
+    monkeypatch.setenv("FUNCTION_TIMEOUT_SEC", "soon")  # malformed: logged, then ignored
+    assert deadline_seconds() == 300
