@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 
 import azure.functions as func
@@ -97,3 +98,29 @@ def test_timespans_and_deadline_precedence(monkeypatch: pytest.MonkeyPatch) -> N
     assert deadline_seconds(7.5) == 7.5
     monkeypatch.setenv("SKIFF_AZURE_FUNCTION_TIMEOUT", "later")  # malformed: logged, ignored
     assert deadline_seconds() == 600
+
+
+def test_skiff_failures_never_break_the_function(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scripts.prefect_server import free_port
+    from skiff.adapters import azure
+    from skiff.runtime import _reporter
+
+    monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{free_port()}/api")
+    monkeypatch.setenv("SKIFF_FLUSH_TIMEOUT", "0.3")
+    before = set(_reporter._reporters)
+
+    @azure_flow
+    async def echo(req: func.HttpRequest) -> str:
+        return str(req.params["q"])
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug in skiff")
+
+    request = func.HttpRequest("GET", "http://x/?q=hi", params={"q": "hi"}, body=b"")
+    try:
+        assert asyncio.run(echo(request)) == "hi"  # the server is down
+        monkeypatch.setattr(azure, "_describe", broken)
+        assert asyncio.run(echo(request)) == "hi"
+    finally:
+        for settings in set(_reporter._reporters) - before:
+            _reporter._reporters.pop(settings).close(0.2)

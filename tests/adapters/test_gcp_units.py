@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -83,3 +85,43 @@ def test_deadline_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
     assert deadline_seconds(5) == 5
     monkeypatch.setenv("FUNCTION_TIMEOUT_SEC", "soon")  # malformed: logged, then ignored
     assert deadline_seconds() == 300
+
+
+@pytest.fixture
+def dead_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """PREFECT_API_URL where nothing listens, a short flush, and reporters closed afterwards."""
+    from scripts.prefect_server import free_port
+    from skiff.runtime import _reporter
+
+    monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{free_port()}/api")
+    monkeypatch.setenv("SKIFF_FLUSH_TIMEOUT", "0.3")
+    before = set(_reporter._reporters)
+    yield
+    for settings in set(_reporter._reporters) - before:
+        _reporter._reporters.pop(settings).close(0.2)
+
+
+def test_skiff_failures_never_break_the_function(
+    dead_server: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import functions_framework
+
+    from skiff.adapters import gcp
+
+    source = tmp_path / "main.py"
+    source.write_text(
+        "from skiff.adapters.gcp import http_flow\n"
+        "@http_flow\n"
+        "def echo(request):\n"
+        "    return request.args['x']\n"
+    )
+    client = functions_framework.create_app("echo", str(source)).test_client()
+    reply = client.get("/?x=served")  # the server is down: the function still answers
+    assert reply.status_code == 200 and reply.get_data(as_text=True) == "served"
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("a bug in skiff")
+
+    monkeypatch.setattr(gcp, "_describe_http", broken)
+    reply = client.get("/?x=again")
+    assert reply.status_code == 200 and reply.get_data(as_text=True) == "again"
