@@ -126,6 +126,14 @@ def _wait_until(fetch: Callable[[], T], done: Callable[[T], bool], timeout: floa
         time.sleep(0.3)
 
 
+def _printing(run_lines: Callable[[str], list[str]]) -> Callable[[str], None]:
+    def part(api_url: str) -> None:
+        for line in run_lines(api_url):
+            say(f"  {line}")
+
+    return part
+
+
 def main(argv: list[str]) -> int:
     """Run every part of the demo against a local real server."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -138,6 +146,21 @@ def main(argv: list[str]) -> int:
         ("client: create a flow and a run, set it Completed, read it back", client_part),
         ("runtime: a @flow with mapped tasks, a retry and a log line", runtime_part),
     ]
+    from scripts.demo_functions import run_azure_demo, run_gcp_demo
+    from scripts.demo_lambda import run_lambda_demo
+
+    for title, run_lines in [
+        (
+            "AWS Lambda: the real awslambdaric under skiff's emulator, frozen between calls",
+            run_lambda_demo,
+        ),
+        ("Google Cloud Functions: a real functions-framework server on loopback", run_gcp_demo),
+        (
+            "Azure Functions: a v2-model FunctionApp through the azure.functions converters",
+            run_azure_demo,
+        ),
+    ]:
+        parts.append((title, _printing(run_lines)))
     try:
         for title, part in parts:
             say()
@@ -148,7 +171,7 @@ def main(argv: list[str]) -> int:
             server.stop()
             prefect_server.PID_FILE.unlink(missing_ok=True)
     say()
-    say(f"Open the UI at {server.ui_url} (runs are tagged skiff-demo).")
+    say(f"Open the UI at {server.ui_url} to see these runs.")
     if not args.stop_server:
         say("The server keeps running; stop it with: scripts/prefect-server stop")
     return 0
