@@ -1,62 +1,64 @@
-"""7. Serialization: decoding and encoding a 200-run ``POST /flow_runs/filter`` response.
+"""7. Serialization: decoding and encoding a real 200-run ``POST /flow_runs/filter`` response.
 
-The payload is real: 200 flow runs created on this run's server (with states, tags and
-parameters), read back with one filter request. skiff's msgspec models against prefect's pydantic
-models; floor: msgspec to and from plain dicts. Each round is one process per side.
+Reuses ``bench_decode.py``: its ``build_body`` creates 200 flow runs on this run's server and
+keeps the raw filter response, and its ``time_skiff`` times skiff's decoding as every typed
+client method does it (the cached ``Decoder(list[FlowRunResponse])``). skiff's encode is
+``msgspec.json.encode`` of the decoded runs. prefect-client's side runs in its environment
+(``drivers/serialization.py``, pydantic ``TypeAdapter``). Floor: msgspec to and from plain
+dicts, no model. skiff and the floor run in this process, prefect in a fresh one per round.
 """
 
 from __future__ import annotations
 
-import httpx
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
 
-from benchmarks._common import Context, Metric, api_post, probe, progress, run_driver
+import msgspec
+
+from benchmarks import bench_decode
+from benchmarks._common import Context, Metric, progress, run_driver
 
 TITLE = "Serialization"
-RUNS = 200
 ITERATIONS = 30
 
 
-def _payload(ctx: Context) -> bytes:
-    """Create RUNS flow runs and return the server's raw filter response for them."""
-    with httpx.Client(base_url=ctx.api_url, timeout=30) as client:
-        flow = api_post(client, "/flows/", {"name": "skiff-bench-serialization"})
-        flow_id = flow.json()["id"]
-        for index in range(RUNS):
-            body = {
-                "flow_id": flow_id,
-                "name": f"serialization-{index}",
-                "parameters": {"index": index, "source": "s3://bucket/key.csv", "dry_run": False},
-                "tags": ["bench", "serialization"],
-                "state": {"type": "COMPLETED", "name": "Completed", "message": "done"},
-            }
-            api_post(client, "/flow_runs/", body)
-        body = {"flows": {"id": {"any_": [flow_id]}}, "limit": RUNS}
-        reply = api_post(client, "/flow_runs/filter", body)
-    return reply.content
+def _median_ms(call: Callable[[], Any]) -> float:
+    call()  # warm-up
+    times = []
+    for _ in range(ITERATIONS):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
 
 
 def run(ctx: Context) -> list[Metric]:
+    count = bench_decode.RUNS_IN_BODY
     floor_label = "msgspec, untyped"
-    decode = Metric(f"decode {RUNS} flow runs", "ms", floor_label)
-    encode = Metric(f"encode {RUNS} flow runs", "ms", floor_label)
-    sides = ["skiff", "prefect", "floor"]
-    missing = probe(ctx.skiff_python, "from skiff.client._generated.models import FlowRun")
-    if missing:
-        for metric in (decode, encode):
-            metric.missing["skiff"] = missing
-        sides.remove("skiff")
-    progress(f"{TITLE}: creating {RUNS} flow runs for the payload")
+    decode = Metric(f"decode {count} flow runs", "ms", floor_label)
+    encode = Metric(f"encode {count} flow runs", "ms", floor_label)
+    progress(f"{TITLE}: creating {count} flow runs for the payload")
+    body = bench_decode.build_body(ctx.api_url)
     payload = ctx.scratch / "flow_runs_filter.json"
-    payload.write_bytes(_payload(ctx))
-    env = ctx.env()
+    payload.write_bytes(body)
+    runs = msgspec.json.Decoder(list[bench_decode.models.FlowRunResponse]).decode(body)
+    plain = msgspec.json.decode(body)
 
-    def step(side: str) -> None:
-        args = ["--side", side, "--payload", str(payload), "--iterations", str(ITERATIONS)]
-        result = run_driver(ctx.python(side), "serialization", args, env, ctx.scratch)
-        if result["count"] != RUNS:
-            raise RuntimeError(f"{side} decoded {result['count']} runs, expected {RUNS}")
-        decode.add(side, result["decode"] * 1000)
-        encode.add(side, result["encode"] * 1000)
+    def skiff(_: int) -> None:
+        decode.add("skiff", statistics.median(bench_decode.time_skiff(body, ITERATIONS)) * 1000)
+        encode.add("skiff", _median_ms(lambda: msgspec.json.encode(runs)))
 
-    ctx.alternate(TITLE, {side: lambda _, s=side: step(s) for side in sides})
+    def prefect(_: int) -> None:
+        args = ["--payload", str(payload), "--count", str(count), "--iterations", str(ITERATIONS)]
+        result = run_driver(ctx.prefect_python, "serialization", args, ctx.env(), ctx.scratch)
+        decode.add("prefect", result["decode"] * 1000)
+        encode.add("prefect", result["encode"] * 1000)
+
+    def floor(_: int) -> None:
+        decode.add("floor", _median_ms(lambda: msgspec.json.decode(body)))
+        encode.add("floor", _median_ms(lambda: msgspec.json.encode(plain)))
+
+    ctx.alternate(TITLE, {"skiff": skiff, "prefect": prefect, "floor": floor})
     return [decode, encode]

@@ -1,12 +1,10 @@
-"""Decodes and encodes a saved ``POST /flow_runs/filter`` response; used by b7.
+"""prefect-client's side of b7: decode and encode a saved ``POST /flow_runs/filter`` response.
 
-    python serialization.py --side skiff|prefect|floor --payload FILE --iterations N --out FILE
+    python serialization.py --payload FILE --count N --iterations K --out FILE
 
-skiff: ``msgspec.json.Decoder(list[FlowRun])`` with the generated msgspec models, and
-``msgspec.json.encode``. prefect: what prefect-client 3.9.0 does with a response,
-``FlowRun.model_validate_list(response.json())``, and with a request body,
-``model_dump(mode="json")`` then ``json.dumps``. Floor: msgspec to and from plain dicts, with no
-model at all. Writes the median seconds per decode and per encode.
+Runs in prefect-client's environment. Decodes with ``TypeAdapter(list[FlowRun]).validate_json``
+(pydantic's fastest path, the one ``bench_decode.py`` times too) and encodes with the same
+adapter's ``dump_json``. Writes the median seconds per decode and per encode.
 """
 
 from __future__ import annotations
@@ -18,28 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-
-def _codecs(side: str) -> tuple[Callable[[bytes], Any], Callable[[Any], bytes]]:
-    if side == "skiff":
-        import msgspec
-
-        from skiff.client._generated.models import FlowRun
-
-        decoder = msgspec.json.Decoder(list[FlowRun])
-        return decoder.decode, msgspec.json.encode
-    if side == "prefect":
-        from prefect.client.schemas.objects import FlowRun as PrefectFlowRun
-
-        def decode(raw: bytes) -> Any:
-            return PrefectFlowRun.model_validate_list(json.loads(raw))
-
-        def encode(runs: Any) -> bytes:
-            return json.dumps([run.model_dump(mode="json") for run in runs]).encode()
-
-        return decode, encode
-    import msgspec
-
-    return msgspec.json.decode, msgspec.json.encode
+from prefect.client.schemas.objects import FlowRun
+from pydantic import TypeAdapter
 
 
 def _median_seconds(call: Callable[[], Any], iterations: int) -> float:
@@ -53,20 +31,21 @@ def _median_seconds(call: Callable[[], Any], iterations: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--side", required=True, choices=["skiff", "prefect", "floor"])
     parser.add_argument("--payload", required=True)
+    parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--iterations", type=int, default=30)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     with open(args.payload, "rb") as f:
         raw = f.read()
-    decode, encode = _codecs(args.side)
-    runs = decode(raw)
-    encode(runs)  # warm-up: validators and encoders are built lazily on first use
+    adapter = TypeAdapter(list[FlowRun])
+    runs = adapter.validate_json(raw)
+    if len(runs) != args.count:
+        raise SystemExit(f"decoded {len(runs)} flow runs, expected {args.count}")
+    adapter.dump_json(runs)  # warm-up: serializers are built lazily
     result = {
-        "count": len(runs),
-        "decode": _median_seconds(lambda: decode(raw), args.iterations),
-        "encode": _median_seconds(lambda: encode(runs), args.iterations),
+        "decode": _median_seconds(lambda: adapter.validate_json(raw), args.iterations),
+        "encode": _median_seconds(lambda: adapter.dump_json(runs), args.iterations),
     }
     with open(args.out, "w") as out:
         json.dump(result, out)
