@@ -48,9 +48,11 @@ def main(source: str, target: str) -> None:
             mid = skiff["median"] / base
             ax.barh(y, mid, color=SKIFF, height=0.6)
             ax.plot([low, high], [y, y], color="#123b5c", linewidth=1.5)
+            # The label goes past the whisker so the two never overlap.
             ax.annotate(
-                f"{mid:.2g}x", (mid, y), xytext=(4, -3), textcoords="offset points", fontsize=7
-            )
+                f"{mid:.2g}x", (max(mid, high), y), xytext=(4, -3), textcoords="offset points",
+                fontsize=7,
+            )  # fmt: skip
         floor = metric["summary"]["floor"]
         if floor and floor["median"] > 0:
             ax.plot(floor["median"] / base, y, marker="|", color="black", markersize=12, mew=2)
