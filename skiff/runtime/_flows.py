@@ -250,11 +250,7 @@ class _FlowRun:
                 )
                 self.run.dead = True
                 return
-            logger.warning(
-                "skiff could not create the flow run now (%s); the flow runs anyway and the "
-                "run is created when the server answers",
-                exc,
-            )
+            reporter.report_outage(exc)
             self._defer_create()
             return
         if existed:

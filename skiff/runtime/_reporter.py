@@ -224,6 +224,12 @@ class Reporter:
 
     def flush(self, timeout: float | None = None) -> bool:
         """Send everything buffered; True when nothing is left. ``None`` means flush_timeout."""
+        done = self._drain(timeout)
+        if self.settings.strict:
+            self.raise_if_failed(done)
+        return done
+
+    def _drain(self, timeout: float | None) -> bool:
         timeout = self.settings.flush_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         with self._cond:
@@ -240,8 +246,6 @@ class Reporter:
                 done = not self._count and not self._inflight
             finally:
                 self._flushers -= 1
-        if self.settings.strict:
-            self.raise_if_failed(done)
         return done
 
     def raise_if_failed(self, done: bool) -> None:
@@ -478,12 +482,15 @@ class Reporter:
 
     def _before_sleep(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
-        if error is None or isinstance(error, Wait):
-            return
+        if error is not None and not isinstance(error, Wait):
+            self.report_outage(error)
+
+    def report_outage(self, error: BaseException) -> None:
+        """Note that the server could not be reached; the first time, log the ONE warning."""
         if not self._outage:
             self._outage = True
             logger.warning(
-                "skiff cannot reach the Prefect API (%s); runs keep going, and their reports "
+                "skiff cannot reach the Prefect API (%s); flows keep running, and their reports "
                 "stay buffered and are retried with backoff until flush() or exit gives up",
                 error,
             )
@@ -494,7 +501,7 @@ class Reporter:
     def close(self, timeout: float | None = None) -> None:
         """Flush, stop the thread, and spool (or count as dropped) what could not be sent."""
         try:
-            self.flush(timeout)
+            self._drain(timeout)
         finally:
             self._stop.set()
             self._retry_wake.set()

@@ -69,7 +69,7 @@ class State:
         details: dict[str, Any] | None = None,
         timestamp: _dt.datetime | None = None,
     ) -> None:
-        self.type = StateType(type)
+        self.type = type if type.__class__ is StateType else StateType(type)
         self.name = name or self.type.value.capitalize()
         self.message = message
         self.timestamp = timestamp or utcnow()

@@ -59,6 +59,10 @@ __all__ = ["Task", "TaskRunFuture", "FutureList", "task", "unmapped"]
 R = TypeVar("R")
 
 
+# Every task run starts from this one shared state (it is never sent on its own).
+_PENDING = Pending()
+
+
 def task_key_for(fn: Callable[..., Any]) -> str:
     """``<function name>-<8 hex digits of its code>``, the shape Prefect uses."""
     code = getattr(fn, "__code__", None)
@@ -243,8 +247,8 @@ class _TaskRun:
         self.flow = flow
         self.parameters = parameters
         self.id = str(uuid.uuid4())
-        self.state: State = Pending()
-        self.expected = self.state.timestamp
+        self.state: State = _PENDING
+        self.expected = utcnow()
         self.start: datetime.datetime | None = None
         self.run_count = 0
         self.cache_key: str | None = None
@@ -488,8 +492,10 @@ def _call_sync(run: _TaskRun, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
             return run.failed(exc)
         if hit is not None:
             return run.finish(hit)
-        args = tuple(_resolve(a) for a in args)
-        kwargs = {k: _resolve(v) for k, v in kwargs.items()}
+        if any(isinstance(a, (TaskRunFuture, list, tuple)) for a in args):
+            args = tuple(_resolve(a) for a in args)
+        if kwargs:
+            kwargs = {k: _resolve(v) for k, v in kwargs.items()}
         timeout = task.options.get("timeout_seconds")
         while True:
             run.begin_attempt()
@@ -582,6 +588,8 @@ class Task(Generic[R]):
         self.task_key = task_key_for(fn)
         self.is_async = inspect.iscoroutinefunction(fn)
         self._signature = inspect.signature(fn)
+        plain = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in self._signature.parameters.values())
+        self._plain_names = tuple(self._signature.parameters) if plain else None
         if self.options.get("persist_result") or self.options.get("result_storage"):
             self.store = _results.folder_store(self.options.get("result_storage"))
         else:
@@ -593,6 +601,10 @@ class Task(Generic[R]):
         return Task(self.fn, **{**self.options, **options})
 
     def _parameters(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        names = self._plain_names
+        if names is not None and not kwargs and len(args) == len(names):
+            # The common call: every parameter given positionally, nothing to check.
+            return dict(zip(names, args, strict=True))
         bound = self._signature.bind(*args, **kwargs)
         bound.apply_defaults()
         return bound.arguments

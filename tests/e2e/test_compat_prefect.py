@@ -183,7 +183,11 @@ def test_same_flow_same_records(prefect_api_url: str, tmp_path: Path) -> None:
         ours = _recorded(client, f"s{tag}")
 
     # Known difference 1: skiff creates the flow run RUNNING (no Pending row).
-    assert prefect["parent_history"] == [("PENDING", "Pending"), ("RUNNING", "Running"), ("COMPLETED", "Completed")]
+    assert prefect["parent_history"] == [
+        ("PENDING", "Pending"),
+        ("RUNNING", "Running"),
+        ("COMPLETED", "Completed"),
+    ]
     assert ours["parent_history"] == prefect["parent_history"][1:]
     assert ours["child_history"] == prefect["child_history"][1:]
     assert ours["parent_state"] == prefect["parent_state"] == ("COMPLETED", "Completed")

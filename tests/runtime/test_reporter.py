@@ -78,7 +78,7 @@ def test_full_buffer_drops_lowest_class_oldest_first_and_counts(
 
 def test_byte_bound_applies_too() -> None:
     reporter, _ = _reporter_with(buffer_max_bytes=1024)
-    for i in range(200):
+    for _ in range(200):
         reporter.put(Item("log", INFO_LOG, lambda: "x", 100))
     assert reporter.pending() <= 10 and reporter.dropped >= 190
 
