@@ -17,13 +17,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+# Peak RSS comes from VmHWM: getrusage's ru_maxrss survives fork+exec on Linux, so a child
+# would report its parent's peak whenever the parent is the bigger process.
 PROBE = """
-import resource, sys, time
+import sys, time
 n0 = len(sys.modules)
 t0 = time.perf_counter()
 {stmt}
 dt = time.perf_counter() - t0
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+with open("/proc/self/status") as status:
+    rss = next(int(l.split()[1]) for l in status if l.startswith("VmHWM:")) / 1024
 print(dt, rss, len(sys.modules) - n0)
 """
 
@@ -32,6 +35,10 @@ TARGETS = {
     "import httpx, msgspec": "import httpx, msgspec",
     "import skiff": "import skiff",
     "skiff + Lambda adapter": "import skiff\nimport skiff.adapters.aws_lambda",
+    "skiff + Lambda adapter + decorated handler": (
+        "from skiff.adapters.aws_lambda import lambda_flow\n"
+        "@lambda_flow\ndef handler(event, context):\n    return event\n"
+    ),
     "skiff.Client": "import skiff\nskiff.Client",
 }
 
@@ -82,7 +89,7 @@ def main() -> int:
         for name, stmt in targets.items():
             samples[name].append(measure(args.python, stmt, root))
     results = {}
-    print(f"{'target':28} {'median ms':>10} {'min-max ms':>14} {'RSS MB':>8} {'modules':>8}")
+    print(f"{'target':44} {'median ms':>10} {'min-max ms':>14} {'RSS MB':>8} {'modules':>8}")
     for name, rows in samples.items():
         times = [r[0] * 1000 for r in rows]
         med = statistics.median(times)
@@ -95,7 +102,7 @@ def main() -> int:
             "rss_mb": rss,
             "modules": mods,
         }
-        print(f"{name:28} {med:10.1f} {min(times):6.1f}-{max(times):<6.1f} {rss:8.1f} {mods:8d}")
+        print(f"{name:44} {med:10.1f} {min(times):6.1f}-{max(times):<6.1f} {rss:8.1f} {mods:8d}")
     if "import skiff" in results and "import httpx" in results:
         ratio = results["import skiff"]["median_ms"] / results["import httpx"]["median_ms"]
         print(f"import skiff / import httpx = {ratio:.2f}x")

@@ -1,6 +1,6 @@
 """Runs flows inside one process and writes timings as JSON; started by b3 and b4.
 
-    python flows.py zero  --side skiff|prefect|floor --runs K [--requests N] --out FILE
+    python flows.py zero  --side skiff|prefect|floor --runs K --out FILE
     python flows.py tasks --side skiff|prefect|floor --tasks N --run-name NAME --out FILE
 
 Runs under skiff's interpreter (skiff, floor) or prefect-client's (prefect), so it imports only
@@ -8,7 +8,8 @@ the standard library and the side's own packages. PREFECT_API_URL names the serv
 
 ``zero``: one warm-up flow, then K timed empty flows, each with the HTTP requests it sent
 (counted at the httpx transport; prefect's websocket events are not HTTP requests). The floor
-sends ``--requests`` bare GET /health requests on a warm connection instead.
+does the least a correct flow run needs with bare httpx on a warm connection: create the run
+RUNNING, then set it COMPLETED (two writes on the server).
 
 ``tasks``: a warm-up flow with a few tasks, then one flow named ``--run-name`` that calls N
 empty tasks one after another. Reports the epoch time the flow started, its wall time and the
@@ -187,14 +188,6 @@ def _completed_event(flow_run_id: str, index: int) -> dict[str, Any]:
     }
 
 
-def _bare_requests(client: httpx.Client, count: int) -> Callable[[], None]:
-    def call() -> None:
-        for _ in range(count):
-            client.get(f"{API}/health").raise_for_status()
-
-    return call
-
-
 def _make(side: str, run_name: str | None, tasks: int, client: httpx.Client) -> Callable[[], None]:
     if side == "skiff":
         return _skiff_flow(run_name, tasks)
@@ -214,7 +207,6 @@ def main() -> None:
     parser.add_argument("mode", choices=["zero", "tasks"])
     parser.add_argument("--side", required=True, choices=["skiff", "prefect", "floor"])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--requests", type=int, default=1)
     parser.add_argument("--tasks", type=int, default=0)
     parser.add_argument("--run-name", default=None)
     parser.add_argument("--out", required=True)
@@ -223,10 +215,7 @@ def main() -> None:
     result: dict[str, Any]
     with httpx.Client() as client:
         if args.mode == "zero":
-            if args.side == "floor":
-                call = _bare_requests(client, args.requests)
-            else:
-                call = _make(args.side, None, 0, client)
+            call = _make(args.side, None, 0, client)
             call()  # warm-up: connections, flow registration, lazy imports
             times, requests = [], []
             for _ in range(args.runs):
