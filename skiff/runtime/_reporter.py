@@ -490,8 +490,9 @@ class Reporter:
         if not self._outage:
             self._outage = True
             logger.warning(
-                "skiff cannot reach the Prefect API (%s); flows keep running, and their reports "
-                "stay buffered and are retried with backoff until flush() or exit gives up",
+                "skiff's reports to the Prefect API are failing (%s); flows keep running, and "
+                "their reports stay buffered and are retried with backoff until flush() or "
+                "exit gives up",
                 error,
             )
         self._errors.append(str(error))
