@@ -63,6 +63,8 @@ from skiff.runtime._tasks import backoff_for, format_run_name, task_key_for
 from skiff.runtime._timeouts import RunTimeoutError, async_deadline, deadline
 
 if TYPE_CHECKING:
+    import contextvars
+
     import httpx
 
     from skiff.client._settings import Settings
@@ -569,6 +571,21 @@ def _outcome(engine: _FlowRun, state: State, return_state: bool) -> Any:
     return state.result()
 
 
+def _enter_body(
+    engine: _FlowRun, on_start: Callable[[RunHandle], None] | None
+) -> tuple[_context.FlowRunContext, contextvars.Token[_context.FlowRunContext | None]]:
+    """What both engines do once the run exists and before the body runs."""
+    if on_start is not None:
+        on_start(engine.handle)
+    ctx = engine.context()
+    token = _context.flow_var.set(ctx)
+    if ctx.log_prints:
+        from skiff.runtime._logging import install_print_hook
+
+        install_print_hook()
+    return ctx, token
+
+
 def run_flow(
     flow: Flow[Any],
     parameters: dict[str, Any],
@@ -618,14 +635,7 @@ def run_flow(
         if return_state and exc.state is not None:
             return exc.state
         raise
-    if on_start is not None:
-        on_start(engine.handle)
-    ctx = engine.context()
-    token = _context.flow_var.set(ctx)
-    if ctx.log_prints:
-        from skiff.runtime._logging import install_print_hook
-
-        install_print_hook()
+    ctx, token = _enter_body(engine, on_start)
     timeout = flow.options.get("timeout_seconds")
     attempt = 0
     try:
@@ -696,10 +706,7 @@ async def run_flow_async(
         if return_state and exc.state is not None:
             return exc.state
         raise
-    if on_start is not None:
-        on_start(engine.handle)
-    ctx = engine.context()
-    token = _context.flow_var.set(ctx)
+    ctx, token = _enter_body(engine, on_start)
     timeout = flow.options.get("timeout_seconds")
     attempt = 0
     try:

@@ -271,3 +271,23 @@ def test_crash_from_the_handle_wins_over_the_engine(api_env: str, server: Server
     run = server.wait_final(handles[0].flow_run_id)
     assert (run["state_type"], run["state_name"]) == ("FAILED", "TimedOut")
     assert server.history(handles[0].flow_run_id) == ["Running", "TimedOut"]
+
+
+def test_async_flow_log_prints_reaches_the_server(api_env: str, server: Server) -> None:
+    import asyncio
+
+    @flow(name=_name("async-prints"), log_prints=True)
+    async def shout(word: str) -> str:
+        print(f"async flow says {word}")
+        return word
+
+    handles: list[RunHandle] = []
+
+    async def main() -> Any:
+        return await skiff.runtime.run_flow_async(shout, {"word": "hi"}, on_start=handles.append)
+
+    assert asyncio.run(main()) == "hi"
+    assert skiff.flush(10)
+    run_id = handles[0].flow_run_id
+    server.wait_final(run_id)
+    wait_for(lambda: "async flow says hi" in server.logs(run_id), what="the printed line as a log")
