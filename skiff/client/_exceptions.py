@@ -12,6 +12,10 @@ The tree::
     └── APIError                    anything that went wrong talking to the server
         ├── APIConnectionError          no response: refused, reset, DNS, TLS
         │   └── APITimeoutError             no response in time
+        │       (both carry ``maybe_processed``: False only when the request surely never
+        │        reached the server, i.e. connect failed or no pooled connection was free;
+        │        True when it may have been processed, so a non-idempotent write may have
+        │        happened)
         └── APIStatusError              the server answered with a 4xx or 5xx
             ├── BadRequestError             400
             ├── AuthenticationError         401
@@ -107,7 +111,22 @@ class APIError(SkiffError):
 
 
 class APIConnectionError(APIError):
-    """The request got no response: connection refused or reset, DNS or TLS failure."""
+    """The request got no response: connection refused or reset, DNS or TLS failure.
+
+    ``maybe_processed`` is False when the request surely never reached the server (the
+    connection could not be made, or no pooled connection was free in time), so resending
+    it cannot do the work twice. It is True otherwise: the server may have acted on it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request: httpx.Request | None = None,
+        maybe_processed: bool = True,
+    ) -> None:
+        super().__init__(message, request=request)
+        self.maybe_processed = maybe_processed
 
 
 class APITimeoutError(APIConnectionError):

@@ -18,6 +18,9 @@ __all__ = ["AsyncTransport"]
 
 Timeout = float | None | NotGiven
 
+# Failures before a byte of the request left: the server cannot have processed it.
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
 
 def _wait(state: RetryCallState) -> float:
     error = state.outcome.exception() if state.outcome else None
@@ -83,11 +86,11 @@ class AsyncTransport:
         timeout: Timeout,
     ) -> httpx.Response:
         if self._csrf.needs_token(method):
-            await self._fetch_csrf_token()
+            await self._fetch_csrf_token(timeout)
         response = await self._send(method, path, params, body, headers, timeout)
         if self._csrf.is_token_rejection(response):
             self._csrf.invalidate()
-            await self._fetch_csrf_token()
+            await self._fetch_csrf_token(timeout)
             response = await self._send(method, path, params, body, headers, timeout)
         if response.is_error:
             raise error_from_response(response)
@@ -121,18 +124,21 @@ class AsyncTransport:
             raise APITimeoutError(
                 f"{method} {path}: no response from {self.base_url} in time ({exc!r}); "
                 f"raise PREFECT_API_REQUEST_TIMEOUT or pass timeout=",
-                request=exc.request,
+                request=getattr(exc, "_request", None),
+                maybe_processed=not isinstance(exc, _NEVER_SENT),
             ) from exc
         except httpx.TransportError as exc:
             raise APIConnectionError(
                 f"{method} {path}: cannot reach the Prefect API at {self.base_url} ({exc!r}); "
                 f"is the server running and PREFECT_API_URL right?",
                 request=getattr(exc, "_request", None),
+                maybe_processed=not isinstance(exc, _NEVER_SENT),
             ) from exc
 
-    async def _fetch_csrf_token(self) -> None:
+    async def _fetch_csrf_token(self, timeout: Timeout) -> None:
+        # The caller's timeout bounds the token fetch too, or a short call could wait 60 s here.
         response = await self._send(
-            "GET", "/csrf-token", {"client": self._csrf.client_id}, None, None, NOT_GIVEN
+            "GET", "/csrf-token", {"client": self._csrf.client_id}, None, None, timeout
         )
         self._csrf.learn(response)
 
