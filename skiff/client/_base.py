@@ -16,6 +16,7 @@ from skiff.client._exceptions import (
     ResponseValidationError,
     error_class_for_status,
 )
+from skiff.client._redact import describe, redact, redact_text
 
 if TYPE_CHECKING:
     import httpx
@@ -32,6 +33,10 @@ __all__ = [
 ]
 
 _encoder = msgspec.json.Encoder()
+
+# How much of a non-JSON error body is scanned for secrets, and how much of it is kept.
+_TEXT_SCAN = 10_000
+_TEXT_SHOWN = 500
 
 # A write is anything that can change server state; the server checks CSRF tokens on these.
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -63,7 +68,7 @@ def decode(response: httpx.Response, tp: Any) -> Any:
             response=response,
         ) from None
     except msgspec.DecodeError as exc:
-        snippet = response.text[:200].replace("\n", " ")
+        snippet = redact_text(response.text[:_TEXT_SCAN])[:200].replace("\n", " ")
         raise ResponseValidationError(
             f"{response.request.method} {response.request.url.path}: response is not valid JSON "
             f"({exc}); it starts with {snippet!r}",
@@ -83,34 +88,31 @@ def build_headers(settings: Settings) -> dict[str, str]:
 
 
 def _detail(response: httpx.Response) -> Any:
+    """The server's complaint, with echoed request values dropped and secrets masked."""
     try:
         body = msgspec.json.decode(response.content)
     except msgspec.DecodeError:
-        return response.text[:500] or None
-    if isinstance(body, Mapping) and "detail" in body:
-        return body["detail"]
-    return body
-
-
-def _describe(detail: Any) -> str:
-    if isinstance(detail, list):
-        parts = []
-        for item in detail[:5]:
-            if isinstance(item, Mapping) and "loc" in item:
-                loc = ".".join(str(p) for p in item.get("loc", ()))
-                parts.append(f"{loc}: {item.get('msg', item)}")
-            else:
-                parts.append(str(item))
-        return "; ".join(parts)
-    return str(detail)
+        # Redact before cutting, so a secret straddling the cut is still recognised.
+        return redact_text(response.text[:_TEXT_SCAN])[:_TEXT_SHOWN] or None
+    if isinstance(body, Mapping):
+        # FastAPI's shape is {"detail": ...}; Prefect's own handlers answer
+        # {"exception_message": ..., "exception_detail": [...], "request_body": ...}.
+        for key in ("detail", "exception_detail", "exception_message"):
+            if key in body:
+                return redact(body[key])
+    return redact(body)
 
 
 def error_from_response(response: httpx.Response) -> APIStatusError:
-    """The typed exception for an error response, carrying the server's ``detail``."""
+    """The typed exception for an error response, carrying the server's redacted ``detail``.
+
+    Neither the message nor ``detail`` holds the request body the server echoes, nor any
+    value under a secret-looking key (see :mod:`skiff.client._redact`).
+    """
     detail = _detail(response)
     cls = error_class_for_status(response.status_code)
     message = f"{response.request.method} {response.request.url.path} -> {response.status_code}" + (
-        f": {_describe(detail)}" if detail not in (None, "") else ""
+        f": {describe(detail)}" if detail not in (None, "") else ""
     )
     return cls(message, response=response, detail=detail)
 
