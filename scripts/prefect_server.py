@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,13 +112,19 @@ def wait_healthy(
 
 @dataclass
 class ServerHandle:
-    """A running server: its API URL, pid, port, PREFECT_HOME and log file."""
+    """A running server: its API URL, pid, port, PREFECT_HOME and log file.
+
+    ``database_url`` and ``extra_env`` are what it was started with, so :meth:`restart`
+    brings it back on the same database, port and home.
+    """
 
     api_url: str
     pid: int
     port: int
     home: str
     log_file: str
+    database_url: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def ui_url(self) -> str:
@@ -139,9 +145,40 @@ class ServerHandle:
                 return
             _reap(self.pid)
             time.sleep(0.1)
+        self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL the server's whole process group at once: a crash, no shutdown work."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            _reap(self.pid)
+            try:
+                os.killpg(self.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+
+    def restart(self, timeout: float = 90.0) -> None:
+        """Kill the server if it still runs, then start it again on the same port and database.
+
+        The handle is updated in place (new pid); the API URL stays the same.
+        """
+        self.kill()
+        process = _spawn(self.port, self.home, self.log_file, self.database_url, self.extra_env)
+        self.pid = process.pid
+        _wait_or_stop(self, process, timeout)
+
+    @property
+    def alive(self) -> bool:
+        """Whether the server's process group still exists."""
         _reap(self.pid)
+        try:
+            os.killpg(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
 
 
 def _reap(pid: int) -> None:
@@ -149,17 +186,14 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def start(
-    port: int | None = None,
-    home: str | None = None,
-    extra_env: dict[str, str] | None = None,
-    timeout: float = 90.0,
-) -> ServerHandle:
-    """Start a real server on 127.0.0.1 with a scratch PREFECT_HOME and wait until healthy."""
+def _spawn(
+    port: int,
+    home: str,
+    log_file: str,
+    database_url: str | None,
+    extra_env: dict[str, str],
+) -> subprocess.Popen[bytes]:
     python_bin = ensure_env()
-    port = port or free_port()
-    home = home or tempfile.mkdtemp(prefix="skiff-prefect-home-")
-    log_file = os.path.join(home, "server.log")
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("PREFECT_") and k != "VIRTUAL_ENV"
     }
@@ -170,11 +204,15 @@ def start(
         PREFECT_SERVER_API_PORT=str(port),
         PREFECT_LOGGING_LEVEL="WARNING",
     )
-    env.update(extra_env or {})
+    if database_url:
+        env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
+    env.update(extra_env)
     prefect_bin = python_bin.parent / "prefect"
-    log(f"starting Prefect {PREFECT_VERSION} on 127.0.0.1:{port} (PREFECT_HOME={home})")
-    with open(log_file, "wb") as out:
-        process = subprocess.Popen(
+    where = "PostgreSQL" if database_url and database_url.startswith("postgresql") else "SQLite"
+    log(f"starting Prefect {PREFECT_VERSION} on 127.0.0.1:{port} ({where}, PREFECT_HOME={home})")
+    # Append: a restarted server keeps the log of the one before it.
+    with open(log_file, "ab") as out:
+        return subprocess.Popen(
             [str(prefect_bin), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
             env=env,
             stdout=out,
@@ -182,14 +220,39 @@ def start(
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    handle = ServerHandle(f"http://127.0.0.1:{port}/api", process.pid, port, home, log_file)
+
+
+def _wait_or_stop(handle: ServerHandle, process: subprocess.Popen[bytes], timeout: float) -> None:
     try:
         wait_healthy(handle.api_url, timeout, process)
     except BaseException:
         handle.stop()
-        tail = Path(log_file).read_text(errors="replace")[-2000:]
+        tail = Path(handle.log_file).read_text(errors="replace")[-2000:]
         log(f"server log tail:\n{tail}")
         raise
+
+
+def start(
+    port: int | None = None,
+    home: str | None = None,
+    extra_env: dict[str, str] | None = None,
+    timeout: float = 90.0,
+    database_url: str | None = None,
+) -> ServerHandle:
+    """Start a real server on 127.0.0.1 with a scratch PREFECT_HOME and wait until healthy.
+
+    ``database_url`` (PREFECT_API_DATABASE_CONNECTION_URL, e.g. from
+    ``scripts/postgres.py``) replaces the SQLite file in PREFECT_HOME.
+    """
+    port = port or free_port()
+    home = home or tempfile.mkdtemp(prefix="skiff-prefect-home-")
+    log_file = os.path.join(home, "server.log")
+    extra = dict(extra_env or {})
+    process = _spawn(port, home, log_file, database_url, extra)
+    handle = ServerHandle(
+        f"http://127.0.0.1:{port}/api", process.pid, port, home, log_file, database_url, extra
+    )
+    _wait_or_stop(handle, process, timeout)
     return handle
 
 
