@@ -9,9 +9,15 @@ flow run. Everything else is here and is the same on every platform:
 * a plain handler becomes the flow run (its call arguments, summarized when they are not
   JSON, are the run's parameters); an existing :class:`~skiff.runtime.Flow` gets its
   parameters from the trigger through ``parameters=`` or by signature;
-* a deadline guard: a cancellable timer marks the run TimedOut (or Crashed) and flushes
-  ``timeout_margin`` seconds before the platform kills the call;
-* a synchronous flush before returning, bounded by the deadline minus ``flush_margin``;
+* the work before the body (creating the run) is bounded by the time left (see
+  :func:`skiff.runtime._budget.start_budget`); past it the body runs and the create waits
+  in the reporter;
+* a deadline guard: a cancellable watcher marks the run TimedOut (or Crashed) and flushes
+  before the platform kills the call, ``timeout_margin`` seconds ahead or three request
+  latencies ahead, whichever is earlier, so the final state lands even on a slow server;
+* a synchronous flush before returning, within one budget for every adapter:
+  ``min(SKIFF_FLUSH_TIMEOUT, time left - flush_margin)``; what it could not send goes to
+  the spool (``SKIFF_SPOOL_DIR``) before the platform freezes the process;
 * fail open: an error inside skiff is logged once per kind and the handler still runs and
   returns; the user's exception is re-raised unchanged after its Failed state is flushed;
 * when the server's orchestration stops the run (a repeat of a completed delivery, a
@@ -63,6 +69,7 @@ import contextvars
 import functools
 import inspect
 import logging
+import math
 import numbers
 import threading
 import time
@@ -296,10 +303,12 @@ def labels(mapping: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class DeadlineGuard:
-    """A cancellable timer that ends the run ``margin`` seconds before ``deadline``.
+    """A cancellable watcher that ends the run before ``deadline``.
 
-    When it fires it calls :meth:`RunHandle.crash` with ``state_name`` (TimedOut: FAILED,
-    Crashed: CRASHED) and ``message``, then flushes until ``deadline - flush_margin``.
+    It fires ``max(margin, LATENCY_FACTOR x the request latency seen)`` seconds before the
+    deadline, calls :meth:`RunHandle.crash` with ``state_name`` (TimedOut: FAILED,
+    Crashed: CRASHED) and ``message``, then flushes (and spools) until
+    ``deadline - flush_margin``.
     """
 
     def __init__(
@@ -316,50 +325,61 @@ class DeadlineGuard:
         self.state_name = state_name
         self.message = message
         self.fired = threading.Event()
-        self._timer: threading.Timer | None = None
+        self._cancelled = threading.Event()
         self._lock = threading.Lock()
-        self._cancelled = False
 
     def start(self, handle: RunHandle) -> None:
-        """Arm the timer for this run (the engine's ``on_start``); no-op without a deadline."""
+        """Arm the guard for this run (the engine's ``on_start``); no-op without a deadline."""
         if self.deadline is None:
             return
-        delay = max(0.0, self.deadline - self.margin - time.monotonic())
-        timer = threading.Timer(delay, self._fire, (handle,))
-        timer.daemon = True  # never keeps a finished process alive
+        # A daemon thread never keeps a finished process alive.
+        watcher = threading.Thread(
+            target=self._watch, args=(handle, self.deadline), daemon=True, name="skiff-guard"
+        )
         with self._lock:
-            if self._cancelled:
-                return
-            self._timer = timer
-            timer.start()
+            if not self._cancelled.is_set():
+                watcher.start()
 
     def cancel(self) -> None:
-        """Disarm the timer (the call ended in time)."""
+        """Disarm the guard (the call ended in time)."""
         with self._lock:
-            self._cancelled = True
-            if self._timer is not None:
-                self._timer.cancel()
+            self._cancelled.set()
 
-    def flush_budget(self) -> float | None:
-        """Seconds a flush may take now: until ``deadline - flush_margin`` (None: no limit)."""
-        if self.deadline is None:
-            return None
-        return max(0.0, self.deadline - self.flush_margin - time.monotonic())
+    def lead(self, handle: RunHandle) -> float:
+        """How long before the deadline the guard fires, at the latency seen now."""
+        from skiff.runtime._budget import LATENCY_FACTOR
+
+        return max(self.margin, LATENCY_FACTOR * handle.latency())
+
+    def flush_budget(self, flush_timeout: float = math.inf) -> float:
+        """Seconds a flush may take now: ``min(flush_timeout, deadline - flush_margin - now)``."""
+        from skiff.runtime._budget import flush_budget
+
+        return flush_budget(flush_timeout, self.deadline, self.flush_margin)
+
+    def _watch(self, handle: RunHandle, deadline: float) -> None:
+        while True:
+            left = deadline - self.lead(handle) - time.monotonic()
+            if left <= 0:
+                break
+            if self._cancelled.wait(min(left, 0.25)):
+                return
+        self._fire(handle)
 
     def _fire(self, handle: RunHandle) -> None:
-        from skiff.runtime import flush
+        from skiff.runtime._flows import flush_before_freeze
 
         try:
             with self._lock:
-                if self._cancelled:
+                if self._cancelled.is_set():
                     return
-            self.fired.set()
+                self.fired.set()
             handle.crash(
                 self.message,
                 state_name=self.state_name,
                 state_type=_TIMEOUT_STATES[self.state_name],
             )
-            flush(self.flush_budget())
+            flush_before_freeze(self.flush_budget())
         except Exception as exc:
             log_once("the deadline guard", exc)
 
@@ -513,6 +533,7 @@ class Runner:
             "labels": labels(trigger.labels) or None,
             "tags": tuple(trigger.tags),
             "on_start": guard.start,
+            "deadline": trigger.deadline,
         }
 
     def _bare(self, trigger: Trigger, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -549,7 +570,7 @@ class Runner:
         Async handlers and flows run with ``asyncio.run``. Re-raises the user's exception
         unchanged after the Failed state is flushed.
         """
-        from skiff.runtime import flush, run_flow
+        from skiff.runtime import run_flow
 
         try:
             parameters, box, guard = self._prepare(trigger, args, kwargs)
@@ -567,7 +588,7 @@ class Runner:
         finally:
             self._call.reset(token)
             guard.cancel()
-            _safe_flush(flush, guard.flush_budget())
+            _settle(guard)
         return self._bare_sync(trigger, args, kwargs)
 
     def _bare_sync(self, trigger: Trigger, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -584,7 +605,7 @@ class Runner:
         """:meth:`run` for async wrappers: awaits the flow in the caller's event loop."""
         import asyncio
 
-        from skiff.runtime import flush, run_flow_async
+        from skiff.runtime import run_flow_async
 
         try:
             parameters, box, guard = self._prepare(trigger, args, kwargs)
@@ -602,17 +623,22 @@ class Runner:
         finally:
             self._call.reset(token)
             guard.cancel()
-            await asyncio.to_thread(_safe_flush, flush, guard.flush_budget())
+            await asyncio.to_thread(_settle, guard)
         return await _maybe_await(self._bare(trigger, args, kwargs))
 
 
-def _strict() -> bool:
+def _settings() -> Any:
     from skiff.client._settings import Settings
 
     try:
-        return Settings.load().strict
+        return Settings.load()
     except Exception:
-        return False
+        return None
+
+
+def _strict() -> bool:
+    settings = _settings()
+    return bool(settings is not None and settings.strict)
 
 
 def _is_async(fn: Any) -> bool:
@@ -625,9 +651,14 @@ async def _maybe_await(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
 
-def _safe_flush(flush: Callable[[float | None], bool], budget: float | None) -> None:
+def _settle(guard: DeadlineGuard) -> None:
+    """Flush within the one budget, then spool what is left, before the platform freezes."""
+    from skiff.runtime._flows import flush_before_freeze
+
     try:
-        if budget is None or budget > 0:
-            flush(budget)
+        settings = _settings()
+        budget = guard.flush_budget(settings.flush_timeout if settings else math.inf)
+        if budget > 0:
+            flush_before_freeze(budget)
     except Exception as exc:
         log_once("flushing reports", exc)

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from skiff.client._settings import Settings
-    from skiff.runtime._reporter import Reporter, RunRef
+    from skiff.runtime._items import RunRef
+    from skiff.runtime._reporter import Reporter
 
 __all__ = ["FlowRunContext", "TaskRunContext", "current_flow", "current_task"]
 

@@ -5,15 +5,18 @@ Requests per flow run: the run is created already RUNNING by ``POST /flow_runs/`
 and ``POST /flow_runs/{id}/set_state`` with the final state goes last, from the reporter
 thread. A warm flow without tasks or logs costs 2 requests (Prefect's client: 8-9).
 
-Creation happens in the caller's thread, once, with no retry and a short timeout, so that
-the run id is known and an orchestration answer can stop the run before its body starts.
-If that fails (server down or slow) the body runs anyway (fail open): the create moves
-to the reporter, which retries it with backoff, and every report of the run waits for
-its id. In strict mode (``SKIFF_STRICT``) a failed create raises
-:class:`~skiff.ReportingError` instead, before the body runs.
+Creation happens in the caller's thread, once, with no retry, within
+:func:`~skiff.runtime._budget.start_budget` (at most 5 s, and at most a quarter of the time
+left before an adapter's deadline), so that the run id is known and an orchestration
+answer can stop the run before its body starts. If that fails (server down or slow) the
+body runs anyway (fail open): the create moves to the reporter, which retries it with
+backoff, and every report of the run waits for its id. In strict mode (``SKIFF_STRICT``)
+a failed create raises :class:`~skiff.ReportingError` instead, before the body runs.
 
-Every create carries an ``idempotency_key`` (a random one unless given), so a retried
-create never makes a second run. When the key given to :func:`run_flow` was already used,
+A run has one ``idempotency_key`` for its whole life (a random one unless given), and
+every create of it, inline, deferred or replayed from the spool, sends that key: a create
+whose answer was lost never makes a second run. A subflow's stand-in task run is created
+before the child run that points at it, and the child waits for it. When the key given to :func:`run_flow` was already used,
 the server returns that run (HTTP 200 instead of 201), and skiff decides by its state
 (the server itself would accept RUNNING again even after COMPLETED, measured):
 
@@ -47,9 +50,10 @@ import msgspec
 from skiff.client import _constants
 from skiff.client._exceptions import APIError, ReportingError, SkiffError, ValidationError
 from skiff.client._retry import should_retry
-from skiff.runtime import _context, _reporter
+from skiff.runtime import _context, _reporter, _timeouts
+from skiff.runtime._budget import start_budget
+from skiff.runtime._items import CONTROL_SIZE, KEEP, CreateSpec, Item, RunRef, Wait, run_id
 from skiff.runtime._options import check_options
-from skiff.runtime._reporter import CONTROL_SIZE, KEEP, Item, RunRef, Wait, run_id
 from skiff.runtime._states import (
     Completed,
     Crashed,
@@ -60,7 +64,7 @@ from skiff.runtime._states import (
     TimedOut,
 )
 from skiff.runtime._tasks import backoff_for, format_run_name, task_key_for
-from skiff.runtime._timeouts import RunTimeoutError, async_deadline, deadline
+from skiff.runtime._timeouts import RunTimeoutError, async_deadline
 
 if TYPE_CHECKING:
     import contextvars
@@ -85,8 +89,6 @@ __all__ = [
 R = TypeVar("R")
 logger = logging.getLogger("skiff")
 
-# How long the caller waits for the create before running the body without it.
-START_TIMEOUT = 5.0
 # At most this many WAIT answers in a row are obeyed before giving up.
 MAX_WAITS = 30
 
@@ -107,9 +109,23 @@ class FlowRunRejected(OrchestrationError):
     """The server answered REJECT; ``state`` is the state it kept instead."""
 
 
-def _encode_parameters(parameters: dict[str, Any]) -> Any:
-    # Parameters the server cannot store as JSON are recorded by their repr.
-    return msgspec.json.decode(msgspec.json.encode(parameters, enc_hook=repr))
+def _placeholder(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception:
+        return f"<{type(value).__qualname__} object: its repr failed>"
+
+
+def _encode_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
+    # Parameters the server cannot store as JSON are recorded by their repr, or by a
+    # placeholder when even that fails: recording a parameter never stops the body.
+    encoded: dict[str, Any] = {}
+    for key, value in parameters.items():
+        try:
+            encoded[key] = msgspec.json.decode(msgspec.json.encode(value, enc_hook=_placeholder))
+        except Exception:
+            encoded[key] = _placeholder(value)
+    return encoded
 
 
 def _orchestration(response: httpx.Response) -> tuple[str, State | None, dict[str, Any]]:
@@ -127,6 +143,10 @@ class RunHandle:
     def __init__(self, run: RunRef, reporter: _reporter.Reporter | None) -> None:
         self._run = run
         self._reporter = reporter
+
+    def latency(self) -> float:
+        """The round trip of recent requests to the server, in seconds (0.0 before any)."""
+        return self._reporter.latency.estimate() if self._reporter is not None else 0.0
 
     @property
     def flow_run_id(self) -> uuid.UUID | None:
@@ -202,6 +222,7 @@ class _FlowRun:
         idempotency_key: str | None,
         labels: dict[str, Any] | None,
         tags: Sequence[str],
+        deadline: float | None = None,
     ) -> None:
         from skiff.client._settings import Settings
 
@@ -212,6 +233,9 @@ class _FlowRun:
             flow_run_id = os.environ.get(_constants.ENV_FLOW_RUN_ID) or None
         self.takeover = uuid.UUID(str(flow_run_id)) if flow_run_id else None
         self.user_key = idempotency_key
+        self.key = idempotency_key or uuid.uuid4().hex  # one key for the run's whole life
+        self.deadline = deadline
+        self.create_may_have_landed = False
         self.labels = labels
         self.tags = tuple(
             dict.fromkeys([*flow.tags, *tags, *(self.parent.tags if self.parent else ())])
@@ -224,6 +248,7 @@ class _FlowRun:
         self.run = RunRef(self.takeover)
         self.handle = RunHandle(self.run, self.reporter)
         self.parent_task_run_id: str | None = None
+        self.parent_task: RunRef | None = None  # the subflow's stand-in, once it landed
 
     # ------------------------------------------------------------------ start
     def start(self) -> None:
@@ -232,16 +257,23 @@ class _FlowRun:
         if reporter is None:
             self.run.resolve(self.takeover or uuid.uuid4(), None, None)
             return
+        if self.parent is None:
+            reporter.replay_spool()
         if self.takeover is not None:
             self._take_over()
             return
+        budget_end = time.monotonic() + start_budget(self.deadline)
         if self.parent is not None:
-            self._create_parent_task_run()
-        if reporter.in_outage or (self.parent is not None and self.parent.run.id is None):
+            self._create_parent_task_run(budget_end)
+        if (
+            reporter.in_outage
+            or (self.parent is not None and self.parent.run.id is None)
+            or (self.parent_task is not None and self.parent_task.id is None)
+        ):
             self._defer_create()
             return
         try:
-            existed = self._create(retry=False)
+            existed = self._create(budget_end)
         except APIError as exc:
             if self.settings.strict:
                 raise ReportingError(f"could not create the flow run: {exc}") from exc
@@ -252,6 +284,7 @@ class _FlowRun:
                 )
                 self.run.dead = True
                 return
+            self.create_may_have_landed = getattr(exc, "maybe_processed", False)
             reporter.report_outage(exc)
             self._defer_create()
             return
@@ -264,7 +297,7 @@ class _FlowRun:
             "parameters": _encode_parameters(self.parameters),
             "state": Running().to_api(),
             "tags": list(self.tags),
-            "idempotency_key": self.user_key or uuid.uuid4().hex,
+            "idempotency_key": self.key,
             "empirical_policy": {
                 "retries": flow.retries,
                 "retry_delay": flow.options.get("retry_delay_seconds")
@@ -283,24 +316,25 @@ class _FlowRun:
             body["parent_task_run_id"] = self.parent_task_run_id
         return body
 
-    def _create(self, *, retry: bool, body: dict[str, Any] | None = None) -> bool:
-        """Create the run; True when the server returned an existing one for the key."""
+    def _create(self, budget_end: float) -> bool:
+        """Create the run by ``budget_end``; True when the key named an existing run."""
         assert self.reporter is not None
-        transport = self.reporter.transport
-        extra: dict[str, Any] = (
-            {}
-            if retry
-            else {"retry": False, "timeout": min(START_TIMEOUT, self.settings.request_timeout)}
+        reply = self.reporter.create_flow_run(
+            self.flow.name, self._create_body(), deadline=budget_end
         )
-        body = body or self._create_body()
-        flow_id = self.reporter.flow_ids.get(self.flow.name)
-        if flow_id is None:
-            reply = transport.request("POST", "/flows/", json={"name": self.flow.name}, **extra)
-            flow_id = self.reporter.flow_ids[self.flow.name] = reply.json()["id"]
-        reply = transport.request("POST", "/flow_runs/", json={**body, "flow_id": flow_id}, **extra)
         data = reply.json()
-        self.run.existed = reply.status_code == 200 and self.user_key is not None
-        self.run.resolve(data["id"], data.get("name"), flow_id)
+        self.run.resolve(data["id"], data.get("name"), self.reporter.flow_ids.get(self.flow.name))
+        return self._check_existing(reply)
+
+    def _check_existing(self, reply: httpx.Response) -> bool:
+        # HTTP 200 instead of 201: the key named a run that was there before. Only a key the
+        # caller gave can name another delivery's run; ours was made by this very run.
+        data = reply.json()
+        self.run.existed = (
+            reply.status_code == 200
+            and self.user_key is not None
+            and not self.create_may_have_landed
+        )
         if self.run.existed and data.get("state_type") == "COMPLETED":
             self.run.claim_final()  # this call must not report anything for that run
             raise FlowRunRejected(
@@ -312,30 +346,27 @@ class _FlowRun:
 
     def _defer_create(self) -> None:
         assert self.reporter is not None
-        body = self._create_body()
+        spec = CreateSpec(self.flow.name, self._create_body(), self.run, self._deferred)
 
-        def build() -> Callable[[], None]:
+        def build() -> CreateSpec:
             if self.parent is not None:
                 run_id(self.parent.run)  # the parent must exist first
-            return lambda: self._deferred(body)
+                run_id(self.parent_task)  # and so must the stand-in this run points at
+            return spec
 
-        self.reporter.put(Item("call", KEEP, build, CONTROL_SIZE))
+        self.reporter.put(Item("create", KEEP, build, CONTROL_SIZE))
         self.reporter.kick()
 
-    def _deferred(self, body: dict[str, Any]) -> None:
+    def _deferred(self, reply: httpx.Response) -> None:
         try:
-            if self._create(retry=False, body=body):
+            if self._check_existing(reply):
                 self._propose_running(wait=False)
-        except APIError as exc:
-            if not should_retry(exc):
-                self.run.dead = True
-            raise
         except OrchestrationError as exc:
             logger.warning(
                 "the server stopped flow run %s, which already ran: %s", self.run.id, exc
             )
 
-    def _create_parent_task_run(self) -> None:
+    def _create_parent_task_run(self, budget_end: float) -> None:
         # Prefect's shape: a task run in the parent named after the subflow, counted per name.
         parent = self.parent
         assert parent is not None and self.reporter is not None
@@ -344,6 +375,7 @@ class _FlowRun:
             parent.subflow_keys[self.flow.name] = index
         task_run_id = str(uuid.uuid4())
         self.parent_task_run_id = task_run_id
+        stand_in = self.parent_task = RunRef()
         from skiff.runtime._tasks import _edges
 
         body = {
@@ -360,13 +392,14 @@ class _FlowRun:
             body["task_version"] = self.flow.options["version"]
         if parent.run.id is not None and not self.reporter.in_outage:
             try:
-                self.reporter.transport.request(
+                self.reporter.request(
                     "POST",
                     "/task_runs/",
                     json={**body, "flow_run_id": str(parent.run.id)},
                     retry=False,
-                    timeout=min(START_TIMEOUT, self.settings.request_timeout),
+                    timeout=max(0.01, budget_end - time.monotonic()),
                 )
+                stand_in.resolve(task_run_id, None, None)
                 return
             except APIError as exc:
                 if self.settings.strict:
@@ -377,13 +410,14 @@ class _FlowRun:
                 KEEP,
                 lambda: ("POST", "/task_runs/", {**body, "flow_run_id": run_id(parent.run)}),
                 CONTROL_SIZE,
+                on_response=lambda _reply: stand_in.resolve(task_run_id, None, None),
             )
         )
 
     def _take_over(self) -> None:
         assert self.reporter is not None
         try:
-            reply = self.reporter.transport.request("GET", f"/flow_runs/{self.takeover}")
+            reply = self.reporter.request("GET", f"/flow_runs/{self.takeover}")
         except APIError as exc:
             if self.settings.strict:
                 raise ReportingError(f"could not read flow run {self.takeover}: {exc}") from exc
@@ -405,7 +439,7 @@ class _FlowRun:
         from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
 
         def propose() -> tuple[str, State | None, dict[str, Any]]:
-            reply = self.reporter.transport.request(  # type: ignore[union-attr]
+            reply = self.reporter.request(  # type: ignore[union-attr]
                 "POST",
                 f"/flow_runs/{self.run.id}/set_state",
                 json={"state": Running().to_api(), "force": False},
@@ -596,12 +630,15 @@ def run_flow(
     tags: Sequence[str] = (),
     on_start: Callable[[RunHandle], None] | None = None,
     return_state: bool = False,
+    deadline: float | None = None,
 ) -> Any:
     """Run ``flow`` with ``parameters`` as one flow run, for adapters and scripts.
 
     ``flow_run_id`` (or ``PREFECT__FLOW_RUN_ID``) takes over an existing run;
     ``idempotency_key`` makes a repeated call reuse the same run; ``labels`` and ``tags``
-    go on the run; ``on_start`` gets the :class:`RunHandle` before the body starts.
+    go on the run; ``on_start`` gets the :class:`RunHandle` before the body starts;
+    ``deadline`` (a :func:`time.monotonic` time at which the platform kills the call)
+    bounds the work before the body.
     Returns the flow's value (raises its exception), or its final state when
     ``return_state``. An async flow runs with ``asyncio.run`` (use :func:`run_flow_async`
     inside a running loop).
@@ -619,6 +656,7 @@ def run_flow(
                 tags=tags,
                 on_start=on_start,
                 return_state=return_state,
+                deadline=deadline,
             )
         )
     engine = _FlowRun(
@@ -628,6 +666,7 @@ def run_flow(
         idempotency_key=idempotency_key,
         labels=labels,
         tags=tags,
+        deadline=deadline,
     )
     try:
         engine.start()
@@ -647,7 +686,7 @@ def run_flow(
                 if timeout is None:
                     value = flow.fn(**engine.parameters)
                 else:
-                    with deadline(timeout):
+                    with _timeouts.deadline(timeout):
                         value = flow.fn(**engine.parameters)
             except Exception as exc:
                 delay = engine.retry_after(attempt, exc)
@@ -677,6 +716,7 @@ async def run_flow_async(
     tags: Sequence[str] = (),
     on_start: Callable[[RunHandle], None] | None = None,
     return_state: bool = False,
+    deadline: float | None = None,
 ) -> Any:
     """:func:`run_flow` for async callers; a sync flow's body runs in this thread."""
     if not flow.is_async:
@@ -689,6 +729,7 @@ async def run_flow_async(
             tags=tags,
             on_start=on_start,
             return_state=return_state,
+            deadline=deadline,
         )
     import asyncio
 
@@ -699,6 +740,7 @@ async def run_flow_async(
         idempotency_key=idempotency_key,
         labels=labels,
         tags=tags,
+        deadline=deadline,
     )
     try:
         await asyncio.to_thread(engine.start) if engine.reporter is not None else engine.start()
@@ -749,6 +791,19 @@ def flush(timeout: float | None = None) -> bool:
     for reporter in _reporter.all_reporters():
         left = None if deadline_at is None else max(0.0, deadline_at - time.monotonic())
         done = reporter.flush(left) and done
+    return done
+
+
+def flush_before_freeze(timeout: float) -> bool:
+    """:func:`flush` for adapters: what is unsent after ``timeout`` goes to the spool.
+
+    Without ``SKIFF_SPOOL_DIR`` it is :func:`flush`. True when nothing is left in memory.
+    """
+    deadline_at = time.monotonic() + timeout
+    done = True
+    for reporter in _reporter.all_reporters():
+        left = max(0.0, deadline_at - time.monotonic())
+        done = reporter.flush(left, spool_rest=True) and done
     return done
 
 

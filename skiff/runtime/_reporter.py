@@ -3,56 +3,86 @@
 User code only ever appends to the buffer (a lock and a deque append); the thread does
 every request. What it sends, in the order the runs produced it:
 
-* ``create``: ``POST /flows/`` (once per flow name per process) and ``POST /flow_runs/``
-  with the run already RUNNING, when the caller could not do it directly;
-* ``task_create``: ``POST /task_runs/`` for the task run that stands for a subflow call;
+* ``create``: ``POST /flows/`` (once per flow name per process) and ``POST /flow_runs/``,
+  when the caller could not create the run before its body;
+* ``request``: ``POST /task_runs/`` for a subflow's stand-in task run, flow-run states,
+  replayed spool records;
 * ``event``: task-run state events, batched into ``POST /events``;
-* ``log``: run logs, batched into ``POST /logs/``;
-* ``state``: ``POST /flow_runs/{id}/set_state``. Items go out in buffer order and a run's
-  final state is queued after everything that run produced, so it lands last.
+* ``log``: run logs, batched into ``POST /logs/``.
+
+Order: reports go out in buffer order, a chunk at a time, and a run's final state is
+queued after everything that run produced, so it lands last. A report that needs a run
+or a record the server lacks (a child run's parent, a subflow's stand-in task run) waits
+until that lands, so the server never sees a dangling reference.
 
 When it sends: as soon as a flow run ends or someone calls :func:`flush`, when the oldest
 buffered report is ``Settings.flush_interval`` old (long flows report periodically), or
-when ``SEND_AT_ITEMS`` reports are waiting. Batching while the flow runs is what lets a
-task that finishes quickly cost one event instead of two (see ``_engine``).
+when ``SEND_AT_ITEMS`` reports are waiting.
 
-Failures (fail open): a request that fails with a connection error, a timeout or a
-408/429/502/503 is retried by tenacity with the backoff of :mod:`skiff.client._retry`,
-for as long as the process lives or until the deadline of a running :func:`flush`; the
-first failure of an outage logs ONE warning on the ``skiff`` logger. Any other error
-status is final: that request's reports are dropped (counted). Nothing blocks the user.
+Deadlines: while a flush with a deadline runs, every request's timeout is cut to the
+time left, and backoff sleeps end at it. When what is buffered would take longer than
+the time left at the latency seen (:class:`~skiff.runtime._budget.Latency`), the sender
+hurries: flow-run creates and states first, then final task events, then other task
+events, then logs from warning down to debug. Logs are sacrificed first.
 
-Memory bound: ``Settings.buffer_max_items`` and ``buffer_max_bytes`` (estimated). When
-full, the oldest report of the lowest class goes first: debug logs, then info logs, then
-warning-and-above logs, then task events that are not final, then final task events.
-Flow-run creates and flow-run states are never dropped. Every drop is counted
-(:attr:`Reporter.dropped`) and the first one logs a warning.
+Failures (fail open): a connection error, a timeout or a 408/429/502/503 is retried by
+tenacity for as long as the process lives, or until a flush's deadline; the first
+failure of an outage logs ONE warning on the ``skiff`` logger. Any other error status is
+final: that request's reports are dropped (counted). Nothing blocks the user.
 
-At exit, an ``atexit`` hook flushes for ``Settings.flush_timeout`` seconds; what is still
-unsent is written to ``Settings.spool_dir`` when one is set (and replayed by the next
-process's first reporter), otherwise counted and logged as dropped.
+Delivery: creates carry one idempotency key for the run's whole life and task-run
+events their own ids, so both are retried after any failure without duplicates. Logs
+have no id on the server, so they are sent **at most once**: a log batch whose request
+may have reached the server (reset, timeout after sending) is not sent again.
+
+Memory bound: ``Settings.buffer_max_items`` and ``buffer_max_bytes``, counted with the
+measured per-report cost of :mod:`~skiff.runtime._items`. When full, the oldest report
+of the lowest class goes first: debug logs, then info logs, then warning-and-above logs,
+then task events that are not final, then final task events. Flow-run creates and
+states are never dropped. Every drop is counted (:attr:`Reporter.dropped`) and the first
+one logs a warning.
+
+Spool: with ``Settings.spool_dir``, what an adapter's flush or the exit hook could not
+send is written there (see :mod:`~skiff.runtime._spool`) and replayed, once, by the next
+flow run of this or another process.
 """
 
 from __future__ import annotations
 
 import atexit
 import collections
-import functools
 import heapq
-import itertools
 import logging
-import os
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import msgspec
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
-from skiff.client._exceptions import APIStatusError, ReportingError
+from skiff.client._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    ConflictError,
+    ReportingError,
+)
 from skiff.client._retry import retry_delay, should_retry
+from skiff.runtime import _spool
+from skiff.runtime._budget import Latency, requests_needed
+from skiff.runtime._items import (
+    DEBUG_LOG,
+    FINAL_TASK_EVENT,
+    INFO_LOG,
+    KEEP,
+    TASK_EVENT,
+    WARNING_LOG,
+    CreateSpec,
+    DeadRun,
+    Item,
+    Unresolved,
+    Wait,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -60,114 +90,33 @@ if TYPE_CHECKING:
     from skiff.client._settings import Settings
     from skiff.client._sync._transport import Transport
 
-__all__ = ["Reporter", "RunRef"]
+__all__ = ["Reporter", "all_reporters", "close_all", "get"]
 
 logger = logging.getLogger("skiff")
 
-# Drop classes, lowest first: the order in which reports are sacrificed when full.
-DEBUG_LOG, INFO_LOG, WARNING_LOG, TASK_EVENT, FINAL_TASK_EVENT, KEEP = range(6)
 _DROPPABLE = (DEBUG_LOG, INFO_LOG, WARNING_LOG, TASK_EVENT, FINAL_TASK_EVENT)
+_LOGS = (DEBUG_LOG, INFO_LOG, WARNING_LOG)
+# What a hurried sender takes first.
+_HURRY_ORDER = (KEEP, FINAL_TASK_EVENT, TASK_EVENT, WARNING_LOG, INFO_LOG, DEBUG_LOG)
 
 SEND_AT_ITEMS = 1000  # send without waiting for the interval once this many are buffered
 MAX_BATCH = 500  # reports per POST /events or POST /logs/
-# Rough sizes (bytes) used for the memory bound; a log adds its message length.
-EVENT_SIZE = 1500
-LOG_SIZE = 300
-CONTROL_SIZE = 1000
+TAKE_AT_ONCE = 2 * MAX_BATCH  # reports per round of the sender, so urgent ones get a turn
+MIN_REQUEST_TIMEOUT = 0.05
+HANDOFF_GRACE = 0.2  # seconds the sender gets to hand back what it holds before a freeze
+MAX_ORDERING_WAITS = 10  # a create answered 409 while its parent lands is retried this often
 
-
-class RunRef:
-    """What the reporter knows about one flow run; its id may arrive after the run starts."""
-
-    __slots__ = ("dead", "existed", "final_queued", "flow_id", "id", "lock", "name", "resolved")
-
-    def __init__(self, run_id: uuid.UUID | None = None, name: str | None = None) -> None:
-        self.id = run_id
-        self.name = name
-        self.flow_id: str | None = None
-        self.existed = False
-        self.dead = False
-        self.final_queued = False
-        self.lock = threading.Lock()
-        self.resolved = threading.Event()
-        if run_id is not None:
-            self.resolved.set()
-
-    def resolve(self, run_id: str | uuid.UUID, name: str | None, flow_id: str | None) -> None:
-        """Record the server's id for this run; reports waiting for it can now go."""
-        self.id = uuid.UUID(str(run_id))
-        self.name = name or self.name
-        self.flow_id = flow_id or self.flow_id
-        self.resolved.set()
-
-    def claim_final(self) -> bool:
-        """True for the first caller only: a run gets exactly one final state."""
-        with self.lock:
-            if self.final_queued:
-                return False
-            self.final_queued = True
-            return True
-
-
-class Unresolved(Exception):
-    """A report belongs to a flow run the server has not given an id to yet."""
-
-
-class _DeadRun(Exception):
-    """A report belongs to a flow run the server refused to create: it can never be sent."""
-
-
-class Wait(Exception):
-    """The server answered WAIT: send the same request again after ``delay`` seconds."""
-
-    def __init__(self, delay: float) -> None:
-        super().__init__(f"the server asked to wait {delay:.1f} s")
-        self.delay = delay
-
-
-def run_id(run: RunRef | None) -> str | None:
-    """The run's id as a string, for a request body; raises while it is not known yet."""
-    if run is None:
-        return None
-    if run.id is None:
-        raise _DeadRun if run.dead else Unresolved
-    return str(run.id)
-
-
-class Item:
-    """One buffered report.
-
-    ``build()`` makes it sendable when its turn comes: the body (``event``/``log``), a
-    ``(method, path, body)`` triple (``request``; ``on_response`` may look at the answer)
-    or a function doing the requests itself (``call``, used for flow-run creation).
-    """
-
-    __slots__ = ("build", "cls", "kind", "on_response", "seq", "size", "skip")
-
-    def __init__(
-        self,
-        kind: str,
-        cls: int,
-        build: Callable[[], Any],
-        size: int,
-        *,
-        skip: Callable[[], bool] | None = None,
-        on_response: Callable[[httpx.Response], None] | None = None,
-    ) -> None:
-        self.kind = kind
-        self.cls = cls
-        self.build = build
-        self.size = size
-        self.skip = skip
-        self.on_response = on_response
-        self.seq = 0
-
-    def __lt__(self, other: Item) -> bool:
-        return self.seq < other.seq
+SENT, UNREACHABLE, REFUSED = "sent", "unreachable", "refused"
 
 
 def _retryable(error: BaseException) -> bool:
     return isinstance(error, Wait) or should_retry(error)
+
+
+def _may_have_landed(error: BaseException) -> bool:
+    if isinstance(error, APIConnectionError):
+        return error.maybe_processed
+    return isinstance(error, APIStatusError) and error.status_code == 502
 
 
 class Reporter:
@@ -176,33 +125,41 @@ class Reporter:
     def __init__(self, settings: Settings, transport: Transport) -> None:
         self.settings = settings
         self.transport = transport
+        self.latency = Latency()
         self.dropped = 0
         self.sent_requests = 0
+        self.flow_ids: dict[str, str] = {}
         self._queues: list[collections.deque[Item]] = [collections.deque() for _ in range(6)]
         self._count = 0
         self._bytes = 0
-        self._seq = itertools.count(1)
+        self._seq = 0
         self._oldest: float | None = None
         self._cond = threading.Condition()
         self._inflight = 0
         self._kick = False
-        self._flushers = 0
+        self._deadlines: list[float] = []
+        self._handoff = False
         self._stop = threading.Event()
         self._retry_wake = threading.Event()
         self._outage = False
         self._warned_drop = False
         self._errors: list[str] = []
-        self.flow_ids: dict[str, str] = {}
         self._thread = threading.Thread(target=self._loop, name="skiff-reporter", daemon=True)
         self._thread.start()
-        self._replay_spool()
+        self.replay_spool()
 
     # ----------------------------------------------------------------- user side
     def put(self, item: Item, *, urgent: bool = False) -> None:
         """Buffer a report (never blocks on the network; may drop a lower-class one)."""
         with self._cond:
-            item.seq = -next(self._seq) if urgent else next(self._seq)
-            self._queues[item.cls].append(item)
+            self._seq += 1
+            queue = self._queues[item.cls]
+            if urgent:
+                item.seq = -self._seq
+                queue.appendleft(item)  # later urgent items go first: the deque stays sorted
+            else:
+                item.seq = self._seq
+                queue.append(item)
             self._count += 1
             self._bytes += item.size
             if self._oldest is None:
@@ -222,18 +179,55 @@ class Reporter:
             self._kick = True
             self._cond.notify_all()
 
-    def flush(self, timeout: float | None = None) -> bool:
-        """Send everything buffered; True when nothing is left. ``None`` means flush_timeout."""
-        done = self._drain(timeout)
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request through the reporter's transport, its latency recorded."""
+        started = time.monotonic()
+        try:
+            response = self.transport.request(method, path, **kwargs)
+        except APIStatusError:
+            self.latency.observe(time.monotonic() - started)
+            raise
+        self.latency.observe(time.monotonic() - started)
+        return response
+
+    def create_flow_run(
+        self, flow_name: str, body: dict[str, Any], *, deadline: float | None = None
+    ) -> httpx.Response:
+        """``POST /flows/`` (once per name) and ``POST /flow_runs/``, without retries.
+
+        With ``deadline`` (a :func:`time.monotonic` time) both requests together end by it.
+        """
+        flow_id = self.flow_ids.get(flow_name)
+        if flow_id is None:
+            reply = self.request(
+                "POST", "/flows/", json={"name": flow_name}, retry=False, **_until(deadline)
+            )
+            flow_id = self.flow_ids[flow_name] = reply.json()["id"]
+        return self.request(
+            "POST",
+            "/flow_runs/",
+            json={**body, "flow_id": flow_id},
+            retry=False,
+            **_until(deadline),
+        )
+
+    def flush(self, timeout: float | None = None, *, spool_rest: bool = False) -> bool:
+        """Send everything buffered; True when nothing is left. ``None`` means flush_timeout.
+
+        With ``spool_rest`` (adapters, before a freeze) what is still unsent when the time
+        is up goes to the spool, if one is set, within the same ``timeout``.
+        """
+        done = self._drain(timeout, spool_rest)
         if self.settings.strict:
             self.raise_if_failed(done)
         return done
 
-    def _drain(self, timeout: float | None) -> bool:
+    def _drain(self, timeout: float | None, spool_rest: bool = False) -> bool:
         timeout = self.settings.flush_timeout if timeout is None else timeout
-        deadline = time.monotonic() + timeout
+        grace = min(HANDOFF_GRACE, timeout / 4) if spool_rest and self.settings.spool_dir else 0
+        deadline = time.monotonic() + timeout - grace
         with self._cond:
-            self._flushers += 1
+            self._deadlines.append(deadline)
             self._kick = True
             self._retry_wake.set()
             self._cond.notify_all()
@@ -244,9 +238,60 @@ class Reporter:
                         break
                     self._cond.wait(min(remaining, 0.05))
                 done = not self._count and not self._inflight
+                if not done and grace:
+                    done = self._hand_off(grace)
             finally:
-                self._flushers -= 1
+                self._deadlines.remove(deadline)
         return done
+
+    def _hand_off(self, grace: float) -> bool:
+        # Called with the lock held, past a flush deadline: pause the sender, give it
+        # ``grace`` seconds to hand back what it holds (its requests already end at the
+        # deadline), and spool everything. True when nothing is left in memory.
+        self._handoff = True
+        self._retry_wake.set()
+        self._cond.notify_all()
+        try:
+            end = time.monotonic() + grace
+            while self._inflight and time.monotonic() < end:
+                self._cond.wait(0.01)
+            kept = self._spool_items(self._take_all())
+        finally:
+            self._handoff = False
+            self._cond.notify_all()
+        self._requeue(kept)
+        return not self._count and not self._inflight
+
+    def _spool_items(self, items: list[Item]) -> list[Item]:
+        """Write ``items`` to the spool; return those that stay in memory."""
+        directory = self.settings.spool_dir
+        if not items or not directory:
+            return items
+        records, kept = _spool.to_records(items)
+        if not records:
+            return kept
+        try:
+            path = _spool.write(directory, records)
+        except OSError as exc:
+            logger.warning("skiff could not write its spool to %s: %s", directory, exc)
+            return items
+        logger.warning("skiff spooled %d unsent report(s) to %s", len(records), path)
+        return kept
+
+    def replay_spool(self) -> None:
+        """Queue what earlier processes (or invocations) spooled, in order, once."""
+        directory = self.settings.spool_dir
+        if not directory:
+            return
+        records = _spool.claim(
+            directory, lambda path, exc: logger.warning("skiff ignored spool %s: %s", path, exc)
+        )
+        if not records:
+            return
+        logger.info("skiff is replaying %d spooled report(s) from %s", len(records), directory)
+        for item in _spool.to_items(records):
+            self.put(item)
+        self.kick()
 
     def raise_if_failed(self, done: bool) -> None:
         """Strict mode: turn undelivered or dropped reports into :class:`~skiff.ReportingError`."""
@@ -271,6 +316,11 @@ class Reporter:
     def in_outage(self) -> bool:
         """Whether the last attempt to reach the server failed."""
         return self._outage
+
+    @property
+    def flush_deadline(self) -> float | None:
+        """The earliest deadline of the flushes running now (a :func:`time.monotonic` time)."""
+        return min(self._deadlines, default=None)
 
     # ----------------------------------------------------------------- buffer
     def _shed(self) -> None:
@@ -299,37 +349,80 @@ class Reporter:
                 why,
             )
 
+    def _hurry(self) -> bool:
+        # Called with the lock held: would sending everything overrun the flush deadline?
+        deadline = self.flush_deadline
+        if deadline is None:
+            return False
+        q = self._queues
+        needed = requests_needed(
+            len(q[KEEP]),
+            len(q[TASK_EVENT]) + len(q[FINAL_TASK_EVENT]),
+            sum(len(q[c]) for c in _LOGS),
+            MAX_BATCH,
+        )
+        return needed * self.latency.estimate() > deadline - time.monotonic()
+
     def _take(self) -> list[Item]:
-        # Called with the lock held: everything buffered, in the order it was produced
-        # (urgent items, which carry negative sequence numbers, first).
-        queues = [q for q in self._queues if q]
-        items = list(heapq.merge(*queues)) if len(queues) > 1 else list(queues[0]) if queues else []
-        for q in queues:
+        # Called with the lock held: the next chunk, oldest first (urgent items, which carry
+        # negative sequence numbers, before all), or by importance when in a hurry.
+        if self._hurry():
+            items: list[Item] = []
+            for cls in _HURRY_ORDER:
+                queue = self._queues[cls]
+                while queue and len(items) < TAKE_AT_ONCE:
+                    items.append(queue.popleft())
+        else:
+            live = [q for q in self._queues if q]
+            items = []
+            while live and len(items) < TAKE_AT_ONCE:
+                queue = min(live, key=lambda q: q[0].seq)
+                items.append(queue.popleft())
+                if not queue:
+                    live.remove(queue)
+        self._account_taken(items)
+        return items
+
+    def _take_all(self) -> list[Item]:
+        # Called with the lock held.
+        items = sorted(i for q in self._queues for i in q)
+        for q in self._queues:
             q.clear()
-        self._inflight = self._count
-        self._count = 0
-        self._bytes = 0
+        self._count = self._bytes = 0
         self._oldest = None
         return items
 
+    def _account_taken(self, items: list[Item]) -> None:
+        self._inflight = len(items)
+        self._count -= len(items)
+        self._bytes -= sum(i.size for i in items)
+        if not self._count:
+            self._oldest = None
+
     def _requeue(self, items: list[Item]) -> None:
+        if not items:
+            return
         with self._cond:
+            by_class: dict[int, list[Item]] = collections.defaultdict(list)
             for item in items:
-                self._queues[item.cls].append(item)
+                by_class[item.cls].append(item)
                 self._count += 1
                 self._bytes += item.size
-            for q in self._queues:
-                ordered = sorted(q)
-                q.clear()
-                q.extend(ordered)
+            for cls, returned in by_class.items():
+                queue = self._queues[cls]
+                merged = list(heapq.merge(sorted(returned), queue))
+                queue.clear()
+                queue.extend(merged)
             if self._oldest is None:
                 self._oldest = time.monotonic()
             self._shed()
 
     # ----------------------------------------------------------------- sender thread
     def _due(self) -> bool:
-        if self._stop.is_set() or self._kick:
-            return True
+        if self._handoff:
+            return False
+        if self._stop.is_set() or self._kick or self._deadlines:
+            return bool(self._count) or self._stop.is_set()
         if self._oldest is None:
             return False
         return time.monotonic() - self._oldest >= self.settings.flush_interval
@@ -338,10 +431,10 @@ class Reporter:
         while True:
             with self._cond:
                 while not self._due():
-                    wait = None
+                    wait = 0.05 if self._deadlines else None
                     if self._oldest is not None:
                         age = time.monotonic() - self._oldest
-                        wait = max(0.0, self.settings.flush_interval - age)
+                        wait = min(wait or 1e9, max(0.0, self.settings.flush_interval - age))
                     self._cond.wait(wait)
                 self._kick = False
                 if self._stop.is_set() and not self._count:
@@ -354,41 +447,42 @@ class Reporter:
                 rest = []
                 with self._cond:
                     self._note_drop(len(items), "of an internal error")
-            if rest:
-                self._requeue(rest)
+            self._requeue(rest)
             with self._cond:
                 self._inflight = 0
                 self._cond.notify_all()
-                if rest:
+                if rest and len(rest) == len(items):
                     if self._stop.is_set():
                         return
-                    # Reports wait for a run that is not created yet; look again shortly.
-                    self._cond.wait(0.05 if self._flushers else self.settings.flush_interval)
+                    # Nothing could go: wait for the run those reports need, or the server.
+                    self._cond.wait(0.05 if self._deadlines else self.settings.flush_interval)
 
     def _process(self, items: list[Item]) -> list[Item]:
         """Send items in order; return the ones to keep for later."""
         batch: dict[str, list[Item]] = {"event": [], "log": []}
         parked: list[Item] = []
         for index, item in enumerate(items):
+            if self._handoff:  # the spool takes over: send nothing more
+                return [*batch["event"], *batch["log"], *parked, *items[index:]]
             if item.kind in batch:
                 if item.skip is not None and item.skip():
                     continue
                 batch[item.kind].append(item)
                 if len(batch[item.kind]) >= MAX_BATCH and not self._send_batches(batch):
-                    return sorted([*batch["event"], *batch["log"], *parked, *items[index + 1 :]])
+                    return [*batch["event"], *batch["log"], *parked, *items[index + 1 :]]
                 continue
             if not self._send_batches(batch):
-                return sorted([*batch["event"], *batch["log"], *parked, *items[index:]])
+                return [*batch["event"], *batch["log"], *parked, *items[index:]]
             sent = self._send_control(item)
             if sent is None:
                 parked.append(item)
             elif not sent:
-                return sorted([*parked, *items[index:]])
-            elif item.kind == "call" and parked:
+                return [*parked, *items[index:]]
+            elif item.kind == "create" and parked:
                 # A flow run was just created: reports parked for it can go now.
                 parked = [p for p in parked if self._send_control(p) is None]
         if not self._send_batches(batch):
-            return sorted([*batch["event"], *batch["log"], *parked])
+            return [*batch["event"], *batch["log"], *parked]
         return parked
 
     def _send_batches(self, batch: dict[str, list[Item]]) -> bool:
@@ -404,16 +498,19 @@ class Reporter:
                     bodies.append(item.build())
                 except Unresolved:
                     waiting.append(item)
-                except _DeadRun:
+                except DeadRun:
                     dead += 1
             if dead:
                 with self._cond:
                     self._note_drop(dead, "their flow run could not be created")
-            if bodies and not self._retrying(
-                functools.partial(self.transport.request, "POST", path, json=bodies, retry=False),
-                len(bodies),
-            ):
-                return False
+            if bodies:
+
+                def send(timeout: Any, bodies: list[Any] = bodies, path: str = path) -> None:
+                    self.request("POST", path, json=bodies, retry=False, **timeout)
+
+                outcome = self._retrying(send, len(bodies), at_most_once=kind == "log")
+                if outcome == UNREACHABLE:
+                    return False
             batch[kind] = waiting
             if waiting:
                 return False
@@ -425,48 +522,88 @@ class Reporter:
             built = item.build()
         except Unresolved:
             return None
-        except _DeadRun:
+        except DeadRun:
             with self._cond:
                 self._note_drop(1, "their flow run could not be created")
             return True
-        if item.kind == "call":
-            return self._retrying(built, 1)
+        if isinstance(built, CreateSpec):
+            outcome = self._retrying(self._creator(built), 1)
+            if outcome == REFUSED:
+                built.run.dead = True
+            return outcome != UNREACHABLE
         method, path, body = built
         on_response = item.on_response
+        body_kw: dict[str, Any] = {"content": body} if isinstance(body, bytes) else {"json": body}
 
-        def send() -> None:
-            response = self.transport.request(method, path, json=body, retry=False)
+        def send(timeout: Any) -> None:
+            response = self.request(method, path, retry=False, **body_kw, **timeout)
             if on_response is not None:
                 on_response(response)
 
-        return self._retrying(send, 1)
+        return self._retrying(send, 1, at_most_once=item.cls in _LOGS) != UNREACHABLE
 
-    def _retrying(self, send: Callable[[], Any], n: int) -> bool:
-        """Run one request with tenacity's retries; False means "stopped while unreachable"."""
+    def _creator(self, spec: CreateSpec) -> Callable[[dict[str, Any]], None]:
+        waits = [0]
+
+        def create(timeout: dict[str, Any]) -> None:
+            deadline = time.monotonic() + timeout["timeout"] if timeout else None
+            try:
+                reply = self.create_flow_run(spec.flow_name, spec.body, deadline=deadline)
+            except ConflictError:
+                # The parent task run this child points at may not have landed yet.
+                waits[0] += 1
+                if "parent_task_run_id" in spec.body and waits[0] <= MAX_ORDERING_WAITS:
+                    raise Wait(1.0) from None
+                raise
+            data = reply.json()
+            spec.run.resolve(data["id"], data.get("name"), self.flow_ids.get(spec.flow_name))
+            if spec.on_created is not None:
+                spec.on_created(reply)
+
+        return create
+
+    def _retrying(
+        self, send: Callable[[dict[str, Any]], Any], n: int, *, at_most_once: bool = False
+    ) -> str:
+        """Run one request with tenacity's retries; returns SENT, UNREACHABLE or REFUSED."""
+
+        def again(error: BaseException) -> bool:
+            return _retryable(error) and not (at_most_once and _may_have_landed(error))
+
         retrying = Retrying(
-            retry=retry_if_exception(_retryable),
+            retry=retry_if_exception(again),
             wait=self._wait,
-            stop=lambda _state: self._stop.is_set(),
+            stop=lambda _state: self._stop.is_set() or self._handoff,
             sleep=self._sleep,
             before_sleep=self._before_sleep,
             reraise=True,
         )
         try:
-            retrying(send)
+            retrying(lambda: send(self._timeout()))
         except Exception as exc:
-            if _retryable(exc):
-                return False
-            if not isinstance(exc, APIStatusError):
-                raise
+            if again(exc):
+                return UNREACHABLE
             with self._cond:
-                self._note_drop(n, f"the server refused them ({exc})")
+                if at_most_once and _retryable(exc):
+                    self._note_drop(n, f"they may have reached the server already ({exc})")
+                else:
+                    self._note_drop(n, f"the server refused them ({exc})")
                 self._errors.append(str(exc))
-            return True
+            if not isinstance(exc, (APIStatusError, APIConnectionError, Wait)):
+                logger.warning("skiff could not send %d report(s): %r", n, exc)
+            return REFUSED
         self.sent_requests += 1
         if self._outage:
             self._outage = False
             logger.info("skiff reached the Prefect API again; sending the buffered reports")
-        return True
+        return SENT
+
+    def _timeout(self) -> dict[str, Any]:
+        deadline = self.flush_deadline
+        if deadline is None:
+            return {}
+        left = deadline - time.monotonic()
+        return {"timeout": max(MIN_REQUEST_TIMEOUT, min(self.settings.request_timeout, left))}
 
     @staticmethod
     def _wait(state: RetryCallState) -> float:
@@ -476,8 +613,11 @@ class Reporter:
         return retry_delay(state.attempt_number, error)
 
     def _sleep(self, seconds: float) -> None:
-        # A flush cuts a backoff short, so a server that is back is noticed at once.
+        # A new flush cuts a backoff short, and so does the deadline of a running one.
         self._retry_wake.clear()
+        deadline = self.flush_deadline
+        if deadline is not None and deadline > time.monotonic():
+            seconds = min(seconds, deadline - time.monotonic())
         self._retry_wake.wait(seconds)
 
     def _before_sleep(self, state: RetryCallState) -> None:
@@ -498,7 +638,7 @@ class Reporter:
         self._errors.append(str(error))
         del self._errors[:-10]
 
-    # ----------------------------------------------------------------- shutdown and spool
+    # ----------------------------------------------------------------- shutdown
     def close(self, timeout: float | None = None) -> None:
         """Flush, stop the thread, and spool (or count as dropped) what could not be sent."""
         try:
@@ -510,66 +650,23 @@ class Reporter:
                 self._cond.notify_all()
             self._thread.join(2.0)
             with self._cond:
-                left = sorted(i for q in self._queues for i in q)
-                for q in self._queues:
-                    q.clear()
-                self._count = 0
-            if left and not (self.settings.spool_dir and self._spool(left)):
+                left = self._spool_items(self._take_all())
+            if left:
+                last = self._errors[-1] if self._errors else "no answer in time"
                 with self._cond:
-                    self._note_drop(len(left), "the Prefect API stayed unreachable until exit")
-
-    def _spool(self, items: list[Item]) -> bool:
-        # Only reports whose flow run has an id can be replayed later as plain requests.
-        records: list[list[Any]] = []
-        for item in items:
-            if item.kind == "call":
-                continue
-            try:
-                built = item.build()
-            except (Unresolved, _DeadRun):
-                continue
-            if item.kind in ("event", "log"):
-                records.append(["POST", "/events" if item.kind == "event" else "/logs/", [built]])
-            else:
-                records.append(list(built))
-        if not records:
-            return False
-        directory = self.settings.spool_dir
-        assert directory is not None
-        path = os.path.join(directory, f"skiff-spool-{time.time_ns()}-{os.getpid()}.json")
-        try:
-            os.makedirs(directory, exist_ok=True)
-            with open(path + ".tmp", "wb") as out:
-                out.write(msgspec.json.encode(records))
-            os.replace(path + ".tmp", path)
-        except OSError as exc:
-            logger.warning("skiff could not write its spool to %s: %s", directory, exc)
-            return False
-        logger.warning("skiff spooled %d unsent report(s) to %s", len(records), path)
-        return True
-
-    def _replay_spool(self) -> None:
-        directory = self.settings.spool_dir
-        if not directory or not os.path.isdir(directory):
-            return
-        for name in sorted(os.listdir(directory)):
-            if not (name.startswith("skiff-spool-") and name.endswith(".json")):
-                continue
-            path = os.path.join(directory, name)
-            try:
-                with open(path, "rb") as src:
-                    records = msgspec.json.decode(src.read())
-                os.unlink(path)
-            except (OSError, msgspec.DecodeError) as exc:
-                logger.warning("skiff ignored unreadable spool file %s: %s", path, exc)
-                continue
-            for method, route, body in records:
-                self.put(Item("request", KEEP, _const((method, route, body)), CONTROL_SIZE))
-        self.kick()
+                    self._note_drop(
+                        len(left), f"they could not be sent before the flush deadline ({last})"
+                    )
 
 
-def _const(value: Any) -> Callable[[], Any]:
-    return lambda: value
+def _until(deadline: float | None) -> dict[str, Any]:
+    """Request keywords that end the request by ``deadline``."""
+    if deadline is None:
+        return {}
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise APITimeoutError("the time for this request was used up before it could start")
+    return {"timeout": left}
 
 
 # One reporter per (API URL, settings) in the process; adapters flush it between invocations.
@@ -585,17 +682,16 @@ def _build_transport(settings: Settings) -> Transport:
 
 def get(settings: Settings) -> Reporter:
     """The process's reporter for these settings, started on first use."""
-    key = settings
-    reporter = _reporters.get(key)
+    reporter = _reporters.get(settings)
     if reporter is not None:
         return reporter
     with _lock:
-        reporter = _reporters.get(key)
+        reporter = _reporters.get(settings)
         if reporter is None:
             reporter = Reporter(settings, _build_transport(settings))
             if not _reporters:
                 atexit.register(close_all)
-            _reporters[key] = reporter
+            _reporters[settings] = reporter
     return reporter
 
 

@@ -36,8 +36,8 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from skiff.runtime import _context, _results
+from skiff.runtime._items import EVENT_SIZE, FINAL_TASK_EVENT, TASK_EVENT, Item, run_id
 from skiff.runtime._options import check_options
-from skiff.runtime._reporter import EVENT_SIZE, FINAL_TASK_EVENT, TASK_EVENT, Item, run_id
 from skiff.runtime._states import (
     Cached,
     Completed,

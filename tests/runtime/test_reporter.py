@@ -10,7 +10,7 @@ import pytest
 from skiff import ReportingError
 from skiff.client._settings import Settings
 from skiff.runtime import _reporter
-from skiff.runtime._reporter import (
+from skiff.runtime._items import (
     DEBUG_LOG,
     FINAL_TASK_EVENT,
     INFO_LOG,
@@ -18,8 +18,8 @@ from skiff.runtime._reporter import (
     TASK_EVENT,
     WARNING_LOG,
     Item,
-    Reporter,
 )
+from skiff.runtime._reporter import Reporter
 
 
 class RecordingTransport:
