@@ -89,8 +89,8 @@ def to_records(items: Iterable[Item]) -> tuple[list[dict[str, Any]], list[Item]]
             if (
                 item.kind in ("event", "log")
                 and last is not None
-                and last["path"] == path
-                and last["cls"] == item.cls
+                and last.get("path") == path
+                and last.get("cls") == item.cls
             ):
                 last["body"].append(body)
                 continue

@@ -18,6 +18,7 @@ rule that matches decides. A rule fires ``times`` times (None: forever) with pro
 from __future__ import annotations
 
 import collections
+import contextlib
 import http.server
 import random
 import re
@@ -93,11 +94,15 @@ class FaultProxy:
             self.rules.clear()
 
     def refuse(self) -> None:
-        """Stop listening: connections are refused until :meth:`accept`."""
+        """Stop listening and cut open connections: all is refused until :meth:`accept`."""
         httpd, self._httpd = self._httpd, None
         if httpd is not None:
             httpd.shutdown()
             httpd.server_close()
+            for connection in list(httpd.connections):
+                with contextlib.suppress(OSError):
+                    # close() waits for the handler's file objects; shutdown() acts now.
+                    connection.shutdown(socket.SHUT_RDWR)
 
     def accept(self) -> None:
         """Listen again (on the same port once one was chosen)."""
@@ -140,6 +145,18 @@ class FaultProxy:
 
 class _Server(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        # Keep-alive connections outlive the listening socket; refuse() cuts them too.
+        self.connections: set[socket.socket] = set()
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        self.connections.add(request)
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.connections.discard(request)
 
 
 def _reset(connection: socket.socket) -> None:

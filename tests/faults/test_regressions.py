@@ -309,11 +309,9 @@ def test_regression_04_slow_server_cannot_push_the_handler_past_its_deadline(
     tag = _name("slow")
     spool = tmp_path / "spool"
     with _emulator(lambda_app, proxy.api_url, timeout=8.0, SKIFF_SPOOL_DIR=str(spool)) as emu:
-        started = time.monotonic()
         result = emu.invoke("fn", {"tag": tag, "logs": 20})
-        took = time.monotonic() - started
         assert result.status == "success", result.payload
-        assert took < 8.0, took
+        assert result.duration < 8.0, result.duration  # from hand-off, as Lambda counts
         proxy.clear()
         # The next invocation, with the server fast again, replays whatever was spooled.
         again = emu.invoke("fn", {"tag": tag + "-next"})
