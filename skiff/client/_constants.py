@@ -49,6 +49,10 @@ CSRF_TOKEN_HEADER = "Prefect-Csrf-Token"
 CSRF_CLIENT_HEADER = "Prefect-Csrf-Client"
 
 DEFAULT_REQUEST_TIMEOUT = 60.0
+# Connections per client, as prefect-client bounds its own (16, 8 kept alive): more parallel
+# connections only add lock contention on a SQLite server (more 503s).
+DEFAULT_MAX_CONNECTIONS = 16
+DEFAULT_MAX_KEEPALIVE_CONNECTIONS = 8
 DEFAULT_MAX_RETRIES = 5
 DEFAULT_FLUSH_TIMEOUT = 10.0
 DEFAULT_FLUSH_INTERVAL = 2.0
@@ -57,8 +61,19 @@ DEFAULT_BUFFER_MAX_ITEMS = 100_000
 
 # Retry policy (see skiff/client/_retry.py for how these are used).
 RETRY_STATUS_CODES = frozenset({408, 429, 502, 503})
+# Transient failures (connection errors, 408, 502): short waits, so a dead server fails fast.
 RETRY_INITIAL_DELAY = 0.5
 RETRY_MAX_DELAY = 10.0
 RETRY_JITTER = 0.25
-# Honour the server's Retry-After, but never sleep longer than this for one attempt.
+# "Busy" answers: the server is up but saturated (SQLite's "database is locked" is a 503).
+# Wait as long as prefect-client does, 2, 4, 8, 16, 32 s (about 62 s over the default 5
+# retries), or a busy server outlasts the client.
+BUSY_STATUS_CODES = frozenset({429, 503})
+BUSY_INITIAL_DELAY = 2.0
+BUSY_MAX_DELAY = 32.0
+BUSY_JITTER = 0.2
+# Honour the server's Retry-After: wait at least that, times up to 1 + RETRY_AFTER_JITTER
+# (as prefect-client does, so clients told the same value do not return at once), but never
+# longer than RETRY_AFTER_CAP for one attempt.
+RETRY_AFTER_JITTER = 0.2
 RETRY_AFTER_CAP = 60.0

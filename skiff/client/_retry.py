@@ -15,9 +15,20 @@ What is retried, and why:
 * Everything else (other 4xx, 500, 504) is final: repeating it gives the same answer
   or risks doing the work twice.
 
-Waits grow exponentially from ``RETRY_INITIAL_DELAY`` up to ``RETRY_MAX_DELAY`` with
-jitter, and a ``Retry-After`` header (seconds or an HTTP date) wins when it is longer,
-capped at ``RETRY_AFTER_CAP``.
+How long to wait:
+
+* **Busy** (429, 503): the server is up but saturated, so waits grow like prefect-client's,
+  ``BUSY_INITIAL_DELAY * 2**(n-1)`` (2, 4, 8, 16, 32 s: about 62 s over 5 retries) up to
+  ``BUSY_MAX_DELAY``, with symmetric jitter. A shorter budget gives up on a busy SQLite
+  server that prefect-client outlasts.
+* **Transient** (connection errors, 408, 502): ``RETRY_INITIAL_DELAY`` doubling up to
+  ``RETRY_MAX_DELAY``, with jitter, so an unreachable server fails in seconds.
+* A ``Retry-After`` header (seconds or an HTTP date) is honoured: the wait is at least the
+  server's value, times up to ``1 + RETRY_AFTER_JITTER``, capped at ``RETRY_AFTER_CAP``.
+
+A deadline always wins: :func:`sleep_fits` says no to a sleep that would end at or past it
+(the caller then raises the last error), and :func:`cut_timeout` bounds each attempt by the
+time left.
 """
 
 from __future__ import annotations
@@ -28,7 +39,12 @@ import time
 from collections.abc import Callable
 
 from skiff.client._constants import (
+    BUSY_INITIAL_DELAY,
+    BUSY_JITTER,
+    BUSY_MAX_DELAY,
+    BUSY_STATUS_CODES,
     RETRY_AFTER_CAP,
+    RETRY_AFTER_JITTER,
     RETRY_INITIAL_DELAY,
     RETRY_JITTER,
     RETRY_MAX_DELAY,
@@ -36,7 +52,15 @@ from skiff.client._constants import (
 )
 from skiff.client._exceptions import APIConnectionError, APIStatusError
 
-__all__ = ["backoff_delay", "parse_retry_after", "retry_delay", "should_retry"]
+__all__ = [
+    "backoff_delay",
+    "cut_timeout",
+    "is_busy",
+    "parse_retry_after",
+    "retry_delay",
+    "should_retry",
+    "sleep_fits",
+]
 
 
 def should_retry(error: BaseException) -> bool:
@@ -68,10 +92,21 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, seconds)
 
 
-def backoff_delay(attempt: int, *, rand: Callable[[], float] = random.random) -> float:
+def is_busy(error: BaseException | None) -> bool:
+    """Whether the server answered "busy" (429, 503), which earns the long backoff."""
+    return isinstance(error, APIStatusError) and error.status_code in BUSY_STATUS_CODES
+
+
+def backoff_delay(
+    attempt: int, *, busy: bool = False, rand: Callable[[], float] = random.random
+) -> float:
     """Exponential backoff with jitter for the ``attempt``-th retry (1-based)."""
-    base = min(RETRY_MAX_DELAY, RETRY_INITIAL_DELAY * 2.0 ** max(0, attempt - 1))
-    return base * (1 - RETRY_JITTER + 2 * RETRY_JITTER * rand())
+    if busy:
+        initial, maximum, jitter = BUSY_INITIAL_DELAY, BUSY_MAX_DELAY, BUSY_JITTER
+    else:
+        initial, maximum, jitter = RETRY_INITIAL_DELAY, RETRY_MAX_DELAY, RETRY_JITTER
+    base = min(maximum, initial * 2.0 ** max(0, attempt - 1))
+    return base * (1 - jitter + 2 * jitter * rand())
 
 
 def retry_delay(
@@ -81,10 +116,29 @@ def retry_delay(
     rand: Callable[[], float] = random.random,
     now: float | None = None,
 ) -> float:
-    """How long to sleep before retry ``attempt`` after ``error``: Retry-After if longer, else backoff."""
-    delay = backoff_delay(attempt, rand=rand)
+    """How long to sleep before retry ``attempt`` after ``error``: the backoff, or the
+    server's Retry-After (jittered upwards, capped) when that is longer."""
+    delay = backoff_delay(attempt, busy=is_busy(error), rand=rand)
     if isinstance(error, APIStatusError):
         after = parse_retry_after(error.response.headers.get("retry-after"), now=now)
         if after is not None:
-            delay = max(delay, min(after, RETRY_AFTER_CAP))
+            asked = after * (1 + RETRY_AFTER_JITTER * rand())
+            delay = max(delay, min(asked, RETRY_AFTER_CAP))
     return delay
+
+
+def sleep_fits(delay: float, deadline: float | None, *, now: float) -> bool:
+    """Whether sleeping ``delay`` seconds from ``now`` still ends before ``deadline``.
+
+    ``deadline`` is a ``time.monotonic()`` value, or None for no deadline. A sleep that
+    would end on or past it is not worth taking: no attempt could follow it in time.
+    """
+    return deadline is None or now + delay < deadline
+
+
+def cut_timeout(timeout: float | None, deadline: float | None, *, now: float) -> float | None:
+    """The per-request timeout, cut to the time left before ``deadline`` (None: no limit)."""
+    if deadline is None:
+        return timeout
+    left = deadline - now
+    return left if timeout is None else min(timeout, left)

@@ -10,12 +10,21 @@ import pytest
 from skiff.client import APIConnectionError, APITimeoutError
 from skiff.client._base import error_from_response
 from skiff.client._constants import (
+    BUSY_JITTER,
     RETRY_AFTER_CAP,
+    RETRY_AFTER_JITTER,
     RETRY_INITIAL_DELAY,
     RETRY_JITTER,
     RETRY_MAX_DELAY,
 )
-from skiff.client._retry import backoff_delay, parse_retry_after, retry_delay, should_retry
+from skiff.client._retry import (
+    backoff_delay,
+    cut_timeout,
+    parse_retry_after,
+    retry_delay,
+    should_retry,
+    sleep_fits,
+)
 
 
 def status_error(code: int, headers: dict[str, str] | None = None) -> Exception:
@@ -59,10 +68,10 @@ def test_backoff_bounds(attempt: int) -> None:
 
 
 def test_retry_delay_prefers_a_longer_retry_after_and_caps_it() -> None:
-    assert retry_delay(1, status_error(429, {"Retry-After": "7"}), rand=lambda: 0.5) == 7.0
+    assert retry_delay(1, status_error(429, {"Retry-After": "7"}), rand=lambda: 0.0) == 7.0
     assert retry_delay(1, status_error(503, {"Retry-After": "9999"})) == RETRY_AFTER_CAP
     short = retry_delay(4, status_error(503, {"Retry-After": "0"}), rand=lambda: 0.5)
-    assert short == backoff_delay(4, rand=lambda: 0.5)
+    assert short == backoff_delay(4, busy=True, rand=lambda: 0.5)
 
 
 @pytest.mark.parametrize(
@@ -86,3 +95,51 @@ def test_connection_errors_are_retried_others_not() -> None:
     assert should_retry(APIConnectionError("reset"))
     assert should_retry(APITimeoutError("slow"))
     assert not should_retry(ValueError("bug"))
+
+
+def test_regression_12_retry_budget_matches_prefect() -> None:
+    # prefect-client sleeps 2, 4, 8, 16, 32 s (jittered) on a busy 503/429: about 62 s in all.
+    for code in (503, 429):
+        error = status_error(code)
+        middle = [retry_delay(n, error, rand=lambda: 0.5) for n in range(1, 6)]
+        assert middle == pytest.approx([2.0, 4.0, 8.0, 16.0, 32.0])
+        low = sum(retry_delay(n, error, rand=lambda: 0.0) for n in range(1, 6))
+        assert low >= 62.0 * (1 - BUSY_JITTER) > 15.5
+
+
+def test_regression_12_retry_after_waits_at_least_the_server_value_times_up_to_1_2() -> None:
+    error = status_error(503, {"Retry-After": "7"})
+    assert retry_delay(1, error, rand=lambda: 0.0) == pytest.approx(7.0)
+    assert retry_delay(1, error, rand=lambda: 1.0) == pytest.approx(7.0 * (1 + RETRY_AFTER_JITTER))
+    # A Retry-After shorter than the busy backoff never shortens it.
+    assert retry_delay(5, status_error(429, {"Retry-After": "1"}), rand=lambda: 0.5) == 32.0
+
+
+def test_transient_errors_keep_the_short_schedule() -> None:
+    # A dead server or a flaky proxy should fail fast; only "busy" answers wait long.
+    for error in (status_error(502), status_error(408), APIConnectionError("reset")):
+        assert retry_delay(1, error, rand=lambda: 0.5) == backoff_delay(1, rand=lambda: 0.5)
+
+
+@pytest.mark.parametrize(
+    ("delay", "deadline", "expected"),
+    [(1.0, None, True), (1.0, 102.0, True), (2.0, 102.0, False), (3.0, 102.0, False)],
+)
+def test_sleep_fits_deadline(delay: float, deadline: float | None, expected: bool) -> None:
+    assert sleep_fits(delay, deadline, now=100.0) is expected
+
+
+@pytest.mark.parametrize(
+    ("timeout", "deadline", "expected"),
+    [
+        (5.0, None, 5.0),
+        (None, None, None),
+        (5.0, 102.0, 2.0),
+        (1.0, 102.0, 1.0),
+        (None, 103.0, 3.0),
+    ],
+)
+def test_timeout_cut_to_time_left(
+    timeout: float | None, deadline: float | None, expected: float | None
+) -> None:
+    assert cut_timeout(timeout, deadline, now=100.0) == expected

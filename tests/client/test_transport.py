@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 import respx
 
-from skiff.client import APIConnectionError, APITimeoutError, AsyncClient, Client
+from skiff.client import (
+    APIConnectionError,
+    APITimeoutError,
+    AsyncClient,
+    Client,
+    InternalServerError,
+)
 
 BASE = "http://mock.invalid/v0"
 
@@ -67,3 +74,43 @@ def test_csrf_token_fetch_honours_the_call_timeout(mock: respx.MockRouter) -> No
     with Client(BASE) as c:
         c.flows.count(timeout=1.5)
     assert token.calls.last.request.extensions["timeout"]["read"] == 1.5
+
+
+def test_regression_12_deadline_wins_over_retries(mock: respx.MockRouter) -> None:
+    # A 502's first sleep (0.375-0.625 s) fits before the deadline, the second (0.75 s+) not.
+    route = mock.post("/flows/count").mock(return_value=httpx.Response(502))
+    with Client(BASE) as c:
+        deadline = time.monotonic() + 0.9
+        with pytest.raises(InternalServerError, match="502"):
+            c._transport.request("POST", "/flows/count", deadline=deadline)
+        assert time.monotonic() < deadline  # gave up rather than sleep past it
+    assert route.call_count == 2
+
+
+@pytest.mark.anyio
+async def test_regression_12_async_deadline_wins_over_retries(mock: respx.MockRouter) -> None:
+    route = mock.post("/flows/count").mock(return_value=httpx.Response(503))
+    async with AsyncClient(BASE) as c:
+        deadline = time.monotonic() + 1.0  # the first busy backoff is 1.6 s or more
+        with pytest.raises(InternalServerError, match="503"):
+            await c._transport.request("POST", "/flows/count", deadline=deadline)
+        assert time.monotonic() < deadline
+    assert route.call_count == 1
+
+
+def test_regression_12_timeout_cut_to_time_left(mock: respx.MockRouter) -> None:
+    route = mock.post("/flows/count").mock(return_value=httpx.Response(200, json=0))
+    with Client(BASE, timeout=30) as c:
+        c._transport.request("POST", "/flows/count", deadline=time.monotonic() + 2.0)
+        c._transport.request("POST", "/flows/count", timeout=0.5, deadline=time.monotonic() + 2)
+    first, second = (call.request.extensions["timeout"]["read"] for call in route.calls)
+    assert 1.5 < first <= 2.0
+    assert second == 0.5
+
+
+def test_regression_12_past_deadline_sends_nothing(mock: respx.MockRouter) -> None:
+    route = mock.post("/flows/count").mock(return_value=httpx.Response(200, json=0))
+    with Client(BASE) as c, pytest.raises(APITimeoutError, match="deadline") as info:
+        c._transport.request("POST", "/flows/count", deadline=time.monotonic() - 1)
+    assert route.call_count == 0
+    assert info.value.maybe_processed is False

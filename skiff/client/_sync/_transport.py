@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
-from tenacity import Retrying, RetryCallState, retry_if_exception, stop_after_attempt
+import msgspec
+from tenacity import Retrying, RetryCallState, retry_if_exception
 
+from skiff.client import _constants as c
 from skiff.client._base import CsrfState, build_headers, encode, error_from_response
-from skiff.client._exceptions import APIConnectionError, APITimeoutError
-from skiff.client._retry import retry_delay, should_retry
+from skiff.client._exceptions import APIConnectionError, APITimeoutError, ValidationError
+from skiff.client._retry import cut_timeout, retry_delay, should_retry, sleep_fits
 from skiff.client._settings import Settings
 from skiff.client._types import NOT_GIVEN, NotGiven
 
@@ -28,6 +31,23 @@ def _wait(state: RetryCallState) -> float:
     return retry_delay(state.attempt_number, error)
 
 
+class _Stop:
+    """Stop after ``attempts``, or when the next sleep would not end before ``deadline``.
+
+    tenacity computes the upcoming sleep before it asks whether to stop, so a sleep that
+    would cross the deadline never starts; the last error is raised instead.
+    """
+
+    def __init__(self, attempts: int, deadline: float | None) -> None:
+        self.attempts = attempts
+        self.deadline = deadline
+
+    def __call__(self, state: RetryCallState) -> bool:
+        if state.attempt_number >= self.attempts:
+            return True
+        return not sleep_fits(state.upcoming_sleep, self.deadline, now=time.monotonic())
+
+
 class Transport:
     """A pooled HTTP connection to one Prefect API, with skiff's retry and error policy."""
 
@@ -39,6 +59,10 @@ class Transport:
             base_url=self.base_url,
             headers=build_headers(settings),
             timeout=settings.request_timeout,
+            limits=httpx.Limits(
+                max_connections=c.DEFAULT_MAX_CONNECTIONS,
+                max_keepalive_connections=c.DEFAULT_MAX_KEEPALIVE_CONNECTIONS,
+            ),
             verify=(
                 False if settings.tls_insecure_skip_verify else (settings.ssl_cert_file or True)
             ),
@@ -56,25 +80,36 @@ class Transport:
         timeout: Timeout = NOT_GIVEN,
         retry: bool = True,
         max_retries: int | NotGiven = NOT_GIVEN,
+        deadline: float | None = None,
     ) -> httpx.Response:
         """Send one request and return the successful response, or raise a typed error.
 
         ``json`` is encoded with msgspec (Structs leave unset fields out); ``content`` is
         sent as is. Errors are retried as :mod:`skiff.client._retry` describes, unless
-        ``retry=False``.
+        ``retry=False``. ``timeout`` bounds each attempt, the CSRF token fetch included.
+
+        ``deadline`` (a ``time.monotonic()`` value) bounds the whole call: each attempt's
+        timeout is cut to the time left, no backoff sleep runs past it (the last error is
+        raised instead), and once it has passed nothing more is sent
+        (:class:`~skiff.APITimeoutError`).
         """
-        body = encode(json) if json is not None else content
+        try:
+            body = encode(json) if json is not None else content
+        except (TypeError, msgspec.EncodeError) as exc:
+            raise ValidationError(
+                f"{method} {path}: the body cannot be sent as JSON: {exc}"
+            ) from None
         retries = self.settings.max_retries if isinstance(max_retries, NotGiven) else max_retries
         attempts = retries + 1 if retry else 1
         retrying = Retrying(
-            stop=stop_after_attempt(attempts),
+            stop=_Stop(attempts, deadline),
             wait=_wait,
             retry=retry_if_exception(should_retry),
             reraise=True,
         )
         for attempt in retrying:
             with attempt:
-                return self._send_once(method, path, params, body, headers, timeout)
+                return self._send_once(method, path, params, body, headers, timeout, deadline)
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     def _send_once(
@@ -85,14 +120,15 @@ class Transport:
         body: bytes | None,
         headers: Mapping[str, str] | None,
         timeout: Timeout,
+        deadline: float | None,
     ) -> httpx.Response:
         if self._csrf.needs_token(method):
-            self._fetch_csrf_token(timeout)
-        response = self._send(method, path, params, body, headers, timeout)
+            self._fetch_csrf_token(timeout, deadline)
+        response = self._send(method, path, params, body, headers, timeout, deadline)
         if self._csrf.is_token_rejection(response):
             self._csrf.invalidate()
-            self._fetch_csrf_token(timeout)
-            response = self._send(method, path, params, body, headers, timeout)
+            self._fetch_csrf_token(timeout, deadline)
+            response = self._send(method, path, params, body, headers, timeout, deadline)
         if response.is_error:
             raise error_from_response(response)
         return response
@@ -105,12 +141,22 @@ class Transport:
         body: bytes | None,
         headers: Mapping[str, str] | None,
         timeout: Timeout,
+        deadline: float | None,
     ) -> httpx.Response:
         all_headers = {**self._csrf.headers(), **(headers or {})}
         if body is not None:
             all_headers.setdefault("Content-Type", "application/json")
         extra: dict[str, Any] = {}
-        if not isinstance(timeout, NotGiven):
+        if deadline is not None:
+            given = self.settings.request_timeout if isinstance(timeout, NotGiven) else timeout
+            left = cut_timeout(given, deadline, now=time.monotonic())
+            if left is not None and left <= 0:
+                raise APITimeoutError(
+                    f"{method} {path}: the call's deadline passed before it could be sent",
+                    maybe_processed=False,
+                )
+            extra["timeout"] = left
+        elif not isinstance(timeout, NotGiven):
             extra["timeout"] = timeout
         try:
             return self._http.request(
@@ -135,11 +181,21 @@ class Transport:
                 request=getattr(exc, "_request", None),
                 maybe_processed=not isinstance(exc, _NEVER_SENT),
             ) from exc
+        except httpx.RequestError as exc:
+            # The rest of httpx's request errors: a body it cannot decode (bad gzip), a
+            # redirect loop. The request went out, so it may have been processed.
+            raise APIConnectionError(
+                f"{method} {path}: the answer from {self.base_url} could not be read ({exc!r}); "
+                f"check PREFECT_API_URL and any proxy in front of the server",
+                request=getattr(exc, "_request", None),
+            ) from exc
+        except httpx.InvalidURL as exc:
+            raise ValidationError(f"{method} {path}: not a valid request URL ({exc})") from exc
 
-    def _fetch_csrf_token(self, timeout: Timeout) -> None:
+    def _fetch_csrf_token(self, timeout: Timeout, deadline: float | None) -> None:
         # The caller's timeout bounds the token fetch too, or a short call could wait 60 s here.
         response = self._send(
-            "GET", "/csrf-token", {"client": self._csrf.client_id}, None, None, timeout
+            "GET", "/csrf-token", {"client": self._csrf.client_id}, None, None, timeout, deadline
         )
         self._csrf.learn(response)
 

@@ -1,0 +1,31 @@
+"""A busy SQLite server answers concurrent writes with 503; the client must outlast it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+
+from skiff.client import AsyncClient
+
+pytestmark = pytest.mark.server
+
+CONCURRENT = 200
+
+
+@pytest.mark.anyio
+async def test_regression_12_200_concurrent_creates_all_succeed(prefect_api_url: str) -> None:
+    async with AsyncClient(prefect_api_url) as client:
+        flow = await client.flows.create(name=f"busy-{uuid.uuid4().hex[:12]}")
+        started = time.monotonic()
+        results = await asyncio.gather(
+            *(client.flow_runs.create(flow_id=flow.id) for _ in range(CONCURRENT)),
+            return_exceptions=True,
+        )
+        elapsed = time.monotonic() - started
+    failures = [r for r in results if isinstance(r, BaseException)]
+    assert not failures, f"{len(failures)}/{CONCURRENT} failed in {elapsed:.1f} s: {failures[0]!r}"
+    assert len({r.id for r in results if not isinstance(r, BaseException)}) == CONCURRENT
+    assert elapsed < 60
