@@ -30,6 +30,7 @@ __all__ = [
     "encode",
     "error_from_response",
     "is_write",
+    "not_json_error",
 ]
 
 _encoder = msgspec.json.Encoder()
@@ -68,12 +69,21 @@ def decode(response: httpx.Response, tp: Any) -> Any:
             response=response,
         ) from None
     except msgspec.DecodeError as exc:
-        snippet = redact_text(response.text[:_TEXT_SCAN])[:200].replace("\n", " ")
-        raise ResponseValidationError(
-            f"{response.request.method} {response.request.url.path}: response is not valid JSON "
-            f"({exc}); it starts with {snippet!r}",
-            response=response,
-        ) from None
+        raise not_json_error(response, exc) from None
+
+
+def not_json_error(response: httpx.Response, exc: Exception) -> ResponseValidationError:
+    """The error for a body that is not JSON: most likely not the Prefect API answering."""
+    snippet = redact_text(response.text[:_TEXT_SCAN])[:200].replace("\n", " ")
+    kind = response.headers.get("content-type", "no content type").split(";")[0]
+    return ResponseValidationError(
+        f"{response.request.method} {response.request.url.path}: expected JSON from the Prefect "
+        f"API, got {response.status_code} {kind} ({exc}) starting with {snippet!r}. Something "
+        f"else may be answering (a proxy or a single sign-on page): check that "
+        f"{c.ENV_API_URL} points at the Prefect server's API (it usually ends in /api) and "
+        f"that any proxy in front of it lets API requests through",
+        response=response,
+    )
 
 
 def build_headers(settings: Settings) -> dict[str, str]:
@@ -117,6 +127,12 @@ def error_from_response(response: httpx.Response) -> APIStatusError:
     return cls(message, response=response, detail=detail)
 
 
+class _CsrfToken(msgspec.Struct):
+    """What ``GET /csrf-token`` answers; only the token matters here."""
+
+    token: str
+
+
 class CsrfState:
     """Which CSRF token to send, if the server wants one. Starts unknown; learnt on first write."""
 
@@ -144,7 +160,7 @@ class CsrfState:
             return
         if response.is_success:
             self.enabled = True
-            self.token = msgspec.json.decode(response.content).get("token")
+            self.token = decode(response, _CsrfToken).token
             return
         raise error_from_response(response)
 

@@ -25,7 +25,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from skiff.client._async._resource import AsyncAPIResource, path_param
-from skiff.client._base import decode
+from skiff.client._base import decode, not_json_error
 from skiff.client._exceptions import ValidationError, WaitTimeoutError
 from skiff.client._generated import models
 from skiff.client._types import NOT_GIVEN, NotGiven
@@ -93,11 +93,18 @@ def check_body(label: str, value: object, tp: Any, root: str = "") -> Any:
 
 
 def decode_any(response: httpx.Response) -> Any:
-    """A body the spec leaves untyped: JSON when it is JSON, else text; None when empty."""
+    """A body the spec leaves untyped: JSON when it is JSON, else text; None when empty.
+
+    An HTML page is never the Prefect API's answer (it is a proxy's or a login page), so it
+    raises :class:`~skiff.ResponseValidationError` rather than being handed back as text.
+    """
     if not response.content:
         return None
-    if "json" in response.headers.get("content-type", "json"):
+    kind = response.headers.get("content-type", "json")
+    if "json" in kind:
         return decode(response, Any)
+    if "html" in kind:
+        raise not_json_error(response, ValueError("an HTML page"))
     return response.text
 
 
