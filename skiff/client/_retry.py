@@ -115,10 +115,15 @@ def retry_delay(
     *,
     rand: Callable[[], float] = random.random,
     now: float | None = None,
+    patient: bool = True,
 ) -> float:
     """How long to sleep before retry ``attempt`` after ``error``: the backoff, or the
-    server's Retry-After (jittered upwards, capped) when that is longer."""
-    delay = backoff_delay(attempt, busy=is_busy(error), rand=rand)
+    server's Retry-After (jittered upwards, capped) when that is longer.
+
+    ``patient=False`` keeps the short schedule for busy answers too: the reporter, whose
+    sleeps end at a flush deadline of seconds, retries a 503 soon rather than never.
+    """
+    delay = backoff_delay(attempt, busy=patient and is_busy(error), rand=rand)
     if isinstance(error, APIStatusError):
         after = parse_retry_after(error.response.headers.get("retry-after"), now=now)
         if after is not None:

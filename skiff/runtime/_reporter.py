@@ -610,7 +610,7 @@ class Reporter:
         error = state.outcome.exception() if state.outcome else None
         if isinstance(error, Wait):
             return error.delay
-        return retry_delay(state.attempt_number, error)
+        return retry_delay(state.attempt_number, error, patient=False)
 
     def _sleep(self, seconds: float) -> None:
         # A new flush cuts a backoff short, and so does the deadline of a running one.
