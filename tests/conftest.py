@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from scripts import prefect_server
+from tests.faults.proxy import FaultProxy
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +35,24 @@ def api_env(prefect_api_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PREFECT_API_URL", prefect_api_url)
     return prefect_api_url
+
+
+@pytest.fixture(autouse=True)
+def _close_stray_reporters() -> Iterator[None]:
+    """Reporters a test pointed at a dead address would make the exit flush wait; close them."""
+    from skiff.runtime import _reporter
+
+    before = set(_reporter._reporters)
+    yield
+    for settings in set(_reporter._reporters) - before:
+        _reporter._reporters.pop(settings).close(0.2)
+
+
+@pytest.fixture
+def proxy(prefect_api_url: str) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy (:mod:`tests.faults.proxy`) in front of the session server."""
+    p = FaultProxy(prefect_api_url)
+    try:
+        yield p
+    finally:
+        p.close()

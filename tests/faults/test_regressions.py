@@ -16,7 +16,6 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +34,6 @@ FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 
 
 @pytest.fixture
-def proxy(prefect_api_url: str) -> Iterator[FaultProxy]:
-    p = FaultProxy(prefect_api_url)
-    try:
-        yield p
-    finally:
-        p.close()
-
-
-@pytest.fixture
 def srv(prefect_api_url: str) -> Server:
     return Server(prefect_api_url)
 
@@ -54,14 +44,6 @@ def through(proxy: FaultProxy, api_env: str, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("PREFECT_API_URL", proxy.api_url)
     monkeypatch.setenv("SKIFF_FLUSH_INTERVAL", "0.2")
     return proxy
-
-
-@pytest.fixture(autouse=True)
-def _close_new_reporters() -> Iterator[None]:
-    before = set(_reporter._reporters)
-    yield
-    for settings in set(_reporter._reporters) - before:
-        _reporter._reporters.pop(settings).close(0.2)
 
 
 def _name(what: str) -> str:

@@ -15,7 +15,8 @@ import pytest
 
 import skiff
 from skiff.runtime import RunHandle, flow, get_run_logger, run_flow, task
-from tests.runtime.conftest import FaultProxy, Server
+from tests.faults.proxy import FaultProxy
+from tests.runtime.conftest import Server
 
 pytestmark = pytest.mark.server
 
@@ -69,14 +70,18 @@ def test_server_unavailable_at_start(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     name = f"fault-start-{mode}-{uuid.uuid4().hex[:6]}"
-    proxy.mode = mode
+    if mode == "down":
+        proxy.refuse()
+    else:
+        proxy.add("503")
     caplog.set_level(logging.WARNING, logger="skiff")
     value, handles = _run_through(proxy, monkeypatch, _flow(name))
     assert value == 3  # the body ran although nothing could be created
     assert handles[0].flow_run_id is None
     assert skiff.flush(0.5) is False
     assert len(_warnings(caplog)) == 1, _warnings(caplog)
-    proxy.mode = "pass"
+    proxy.clear()
+    proxy.accept()
     assert skiff.flush(20) is True
     assert handles[0].flow_run_id is not None
     _assert_all_there(server, name)
@@ -93,12 +98,12 @@ def test_server_goes_down_mid_run(
     caplog.set_level(logging.WARNING, logger="skiff")
 
     def go_down() -> None:
-        proxy.mode = "down"
+        proxy.refuse()
 
     value, handles = _run_through(proxy, monkeypatch, _flow(name, go_down))
     assert value == 3 and handles[0].flow_run_id is not None
     assert skiff.flush(0.5) is False
-    proxy.mode = "pass"
+    proxy.accept()
     assert skiff.flush(20) is True
     assert len(_warnings(caplog)) == 1, _warnings(caplog)
     _assert_all_there(server, name)

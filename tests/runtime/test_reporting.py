@@ -19,7 +19,8 @@ from skiff.runtime import (
     run_flow,
     task,
 )
-from tests.runtime.conftest import FaultProxy, Server, wait_for
+from tests.faults.proxy import FaultProxy
+from tests.runtime.conftest import Server, wait_for
 
 pytestmark = pytest.mark.server
 
@@ -95,10 +96,10 @@ def test_warm_flow_costs_two_requests(
 
     empty()
     assert skiff.flush(10)
-    proxy.requests.clear()
+    proxy.forwarded.clear()
     assert empty() == 1
     assert skiff.flush(10)
-    paths = [p.split("/api", 1)[1].split("?")[0] for _, p in proxy.requests]
+    paths = [p.split("/api", 1)[1].split("?")[0] for _, p, _ in proxy.forwarded]
     assert paths[0] == "/flow_runs/" and paths[1].endswith("/set_state") and len(paths) == 2
 
 
