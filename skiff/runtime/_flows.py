@@ -48,7 +48,14 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import msgspec
 
 from skiff.client import _constants
-from skiff.client._exceptions import APIError, ReportingError, SkiffError, ValidationError
+from skiff.client._base import decode
+from skiff.client._exceptions import (
+    APIError,
+    ReportingError,
+    ResponseValidationError,
+    SkiffError,
+    ValidationError,
+)
 from skiff.client._retry import should_retry
 from skiff.runtime import _context, _reporter, _timeouts
 from skiff.runtime._budget import start_budget
@@ -129,7 +136,7 @@ def _encode_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
 
 
 def _orchestration(response: httpx.Response) -> tuple[str, State | None, dict[str, Any]]:
-    body = response.json()
+    body = decode(response, Any)
     state = State.from_api(body["state"]) if body.get("state") else None
     return body.get("status", "ACCEPT"), state, body.get("details") or {}
 
@@ -274,6 +281,13 @@ class _FlowRun:
             return
         try:
             existed = self._create(budget_end)
+        except ResponseValidationError as exc:
+            # Not the Prefect API answering (a proxy or login page): retrying cannot help.
+            if self.settings.strict:
+                raise ReportingError(f"could not create the flow run: {exc}") from exc
+            logger.error("skiff could not create a run of flow %r: %s", self.flow.name, exc)
+            self.run.dead = True
+            return
         except APIError as exc:
             if self.settings.strict:
                 raise ReportingError(f"could not create the flow run: {exc}") from exc
@@ -322,14 +336,14 @@ class _FlowRun:
         reply = self.reporter.create_flow_run(
             self.flow.name, self._create_body(), deadline=budget_end
         )
-        data = reply.json()
+        data = decode(reply, Any)
         self.run.resolve(data["id"], data.get("name"), self.reporter.flow_ids.get(self.flow.name))
         return self._check_existing(reply)
 
     def _check_existing(self, reply: httpx.Response) -> bool:
         # HTTP 200 instead of 201: the key named a run that was there before. Only a key the
         # caller gave can name another delivery's run; ours was made by this very run.
-        data = reply.json()
+        data = decode(reply, Any)
         self.run.existed = (
             reply.status_code == 200
             and self.user_key is not None
@@ -428,7 +442,7 @@ class _FlowRun:
             )
             self._queue_state(Running())
             return
-        data = reply.json()
+        data = decode(reply, Any)
         self.run.resolve(data["id"], data.get("name"), data.get("flow_id"))
         self.parameters = {**self.parameters, **(data.get("parameters") or {})}
         self._propose_running()

@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, Any
 
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
+from skiff.client._base import decode
 from skiff.client._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -202,7 +203,7 @@ class Reporter:
             reply = self.request(
                 "POST", "/flows/", json={"name": flow_name}, retry=False, **_until(deadline)
             )
-            flow_id = self.flow_ids[flow_name] = reply.json()["id"]
+            flow_id = self.flow_ids[flow_name] = decode(reply, Any)["id"]
         return self.request(
             "POST",
             "/flow_runs/",
@@ -555,7 +556,7 @@ class Reporter:
                 if "parent_task_run_id" in spec.body and waits[0] <= MAX_ORDERING_WAITS:
                     raise Wait(1.0) from None
                 raise
-            data = reply.json()
+            data = decode(reply, Any)
             spec.run.resolve(data["id"], data.get("name"), self.flow_ids.get(spec.flow_name))
             if spec.on_created is not None:
                 spec.on_created(reply)
