@@ -20,6 +20,7 @@ every result returned, no run lost, none duplicated, none left non-final.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import statistics
 import textwrap
@@ -90,6 +91,7 @@ class Invocation:
 
     marker: str
     x: int
+    function: str = ""  # the sandbox that ran it (its runtime log is <function>.log)
     result: InvocationResult | None = None
     error: str | None = None
     wait: float = 0.0  # the caller's wait, seconds
@@ -125,6 +127,9 @@ class Figures:
     settle_seconds: float = 0.0
     faults: int = 0
     failures: list[str] = field(default_factory=list)
+    # Samples for diagnosis: "marker (sandbox)" of lost and of non-final runs.
+    lost_samples: list[str] = field(default_factory=list)
+    non_final_samples: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -172,7 +177,11 @@ def table(rows: list[Figures], title: str = "") -> str:
         states = ", ".join(f"{k} {v}" for k, v in sorted(row.states.items()))
         lines.append(f"  {row.label}: states {states or '-'}; unmapped runs {row.unmapped}")
         for failure in row.failures[:3]:
-            lines.append(f"    {failure}")
+            lines.append(f"    not returned: {failure}")
+        if row.lost_samples:
+            lines.append(f"    lost, e.g.: {', '.join(row.lost_samples[:3])}")
+        if row.non_final_samples:
+            lines.append(f"    non-final, e.g.: {', '.join(row.non_final_samples[:3])}")
     return "\n".join(lines)
 
 
@@ -256,6 +265,7 @@ def _marker_of(run: dict[str, Any], by_request: dict[str, str]) -> str | None:
 def count(view: ServerView, flow_name: str, invocations: list[Invocation], figures: Figures) -> int:
     """Fill ``figures`` from the server; returns how many things are still missing."""
     markers = {inv.marker for inv in invocations}
+    where = {inv.marker: inv.function for inv in invocations}
     by_request = {inv.marker: inv.marker for inv in invocations}  # the marker is the request id
     runs = view.flow_runs(flow_name)
     per_marker: dict[str, list[dict[str, Any]]] = {m: [] for m in markers}
@@ -286,12 +296,39 @@ def count(view: ServerView, flow_name: str, invocations: list[Invocation], figur
     figures.non_final = sum(
         1 for rs in per_marker.values() for r in rs if r.get("state_type") not in FINAL
     )
+    figures.lost_samples = [f"{m} ({where[m]})" for m in sorted(markers) if not per_marker[m]]
+    figures.non_final_samples = [
+        f"{m} ({where[m]}, {r.get('state_name')})"
+        for m, rs in sorted(per_marker.items())
+        for r in rs
+        if r.get("state_type") not in FINAL
+    ]
     figures.tasks_missing = sum(max(0, TASKS_PER_RUN - tasks[m]) for m in markers)
     figures.logs_missing = sum(max(0, LOGS_PER_RUN - logs[m]) for m in markers)
     return figures.lost + figures.non_final + figures.tasks_missing + figures.logs_missing
 
 
 # ---------------------------------------------------------------------------------- running
+
+# The scripts' own settings (where the server lives), not the SDK's; the sandboxes may see them.
+_KEEP = frozenset({"SKIFF_TEST_API_URL", "SKIFF_CACHE_DIR", "SKIFF_SERVER_ENV"})
+
+
+@contextmanager
+def _without_sdk_settings() -> Iterator[None]:
+    # Sandboxes inherit this process's environment; a stray SKIFF_* or PREFECT_* from the
+    # shell would change what is measured.
+    saved = {
+        k: v
+        for k, v in os.environ.items()
+        if k.startswith(("PREFECT_", "SKIFF_")) and k not in _KEEP
+    }
+    for name in saved:
+        del os.environ[name]
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 @contextmanager
@@ -324,6 +361,7 @@ def invoke_all(emulator: LambdaEmulator, names: list[str], invocations: list[Inv
             except queue.Empty:
                 return
             event = {"marker": inv.marker, "x": inv.x}
+            inv.function = name
             began = time.perf_counter()
             try:
                 inv.result = emulator.invoke(name, event, request_id=inv.marker)
@@ -377,6 +415,7 @@ def run_case(
             proxy.add("503", "", probability=fault_rate)
         view = ServerView(api_url)
         stack.callback(view.close)
+        stack.enter_context(_without_sdk_settings())
         target = proxy.api_url if proxy is not None else api_url
         emulator, names = stack.enter_context(
             lambda_fleet(target, flow_name, concurrency, scratch / label, timeout)
