@@ -82,7 +82,8 @@ NAME_OVERRIDES = {
 MIXINS = {
     "flow_runs": ["AsyncFlowRunsHelpers"],
     "deployments": ["AsyncDeploymentsHelpers"],
-    "events": ["AsyncEventsHelpers"],
+    "events": ["AsyncEventsHelpers", "AsyncEventStreams"],
+    "logs": ["AsyncLogStreams"],
 }
 BASE_MIXIN = "AsyncPagingHelpers"
 

@@ -6,7 +6,9 @@ The generator (``scripts/generate.py``) knows these mixins by name:
   ``iter_filter`` (offset and limit) and ``iter_paginate`` (page and pages) methods;
 * :class:`AsyncFlowRunsHelpers`: ``client.flow_runs.wait(id)``;
 * :class:`AsyncDeploymentsHelpers`: ``client.deployments.run("flow/deployment")``;
-* :class:`AsyncEventsHelpers`: ``client.events.iter_filter(...)`` over page tokens.
+* :class:`AsyncEventsHelpers`: ``client.events.iter_filter(...)`` over page tokens;
+* :class:`AsyncEventStreams`, :class:`AsyncLogStreams` (from ``_stream_api``): ``subscribe``,
+  ``emit`` and ``emit_event``.
 
 It also holds the argument checks and the schemaless decoder the generated methods call.
 """
@@ -25,6 +27,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from skiff.client._async._resource import AsyncAPIResource, path_param
+from skiff.client._async._stream_api import AsyncEventStreams, AsyncLogStreams
 from skiff.client._base import decode, not_json_error
 from skiff.client._exceptions import ValidationError, WaitTimeoutError
 from skiff.client._generated import models
@@ -36,8 +39,10 @@ if TYPE_CHECKING:
 __all__ = [
     "FINAL_STATE_TYPES",
     "AsyncDeploymentsHelpers",
+    "AsyncEventStreams",
     "AsyncEventsHelpers",
     "AsyncFlowRunsHelpers",
+    "AsyncLogStreams",
     "AsyncPagingHelpers",
     "check_argument",
     "check_body",

@@ -7,7 +7,9 @@ The generator (``scripts/generate.py``) knows these mixins by name:
   ``iter_filter`` (offset and limit) and ``iter_paginate`` (page and pages) methods;
 * :class:`FlowRunsHelpers`: ``client.flow_runs.wait(id)``;
 * :class:`DeploymentsHelpers`: ``client.deployments.run("flow/deployment")``;
-* :class:`EventsHelpers`: ``client.events.iter_filter(...)`` over page tokens.
+* :class:`EventsHelpers`: ``client.events.iter_filter(...)`` over page tokens;
+* :class:`EventStreams`, :class:`LogStreams` (from ``_stream_api``): ``subscribe``,
+  ``emit`` and ``emit_event``.
 
 It also holds the argument checks and the schemaless decoder the generated methods call.
 """
@@ -26,6 +28,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from skiff.client._sync._resource import APIResource, path_param
+from skiff.client._sync._stream_api import EventStreams, LogStreams
 from skiff.client._base import decode, not_json_error
 from skiff.client._exceptions import ValidationError, WaitTimeoutError
 from skiff.client._generated import models
@@ -37,8 +40,10 @@ if TYPE_CHECKING:
 __all__ = [
     "FINAL_STATE_TYPES",
     "DeploymentsHelpers",
+    "EventStreams",
     "EventsHelpers",
     "FlowRunsHelpers",
+    "LogStreams",
     "PagingHelpers",
     "check_argument",
     "check_body",

@@ -13,8 +13,10 @@ from msgspec import UNSET, UnsetType
 
 from skiff.client._async._helpers import (
     AsyncDeploymentsHelpers,
+    AsyncEventStreams,
     AsyncEventsHelpers,
     AsyncFlowRunsHelpers,
+    AsyncLogStreams,
     AsyncPagingHelpers,
     check_argument,
     check_body,
@@ -944,7 +946,7 @@ class AsyncDeployments(AsyncDeploymentsHelpers, AsyncPagingHelpers):
         return result
 
 
-class AsyncEvents(AsyncEventsHelpers, AsyncPagingHelpers):
+class AsyncEvents(AsyncEventsHelpers, AsyncEventStreams, AsyncPagingHelpers):
     """Operations under the 'Events' tag: ``client.events``."""
 
     async def count_by(self, countable: models.Countable, *, filter: models.EventFilter, time_interval: float | UnsetType = UNSET, time_unit: models.TimeUnit | UnsetType = UNSET, timeout: float | NotGiven | None = NOT_GIVEN) -> list[models.EventCount]:
@@ -1377,7 +1379,7 @@ class AsyncFlows(AsyncPagingHelpers):
         await self._request('PATCH', f'/flows/{path_param(id)}', json=body, timeout=timeout)
 
 
-class AsyncLogs(AsyncPagingHelpers):
+class AsyncLogs(AsyncLogStreams, AsyncPagingHelpers):
     """Operations under the 'Logs' tag: ``client.logs``."""
 
     async def create(self, *, logs: list[models.LogCreate], timeout: float | NotGiven | None = NOT_GIVEN) -> Any:

@@ -14,8 +14,10 @@ from msgspec import UNSET, UnsetType
 
 from skiff.client._sync._helpers import (
     DeploymentsHelpers,
+    EventStreams,
     EventsHelpers,
     FlowRunsHelpers,
+    LogStreams,
     PagingHelpers,
     check_argument,
     check_body,
@@ -945,7 +947,7 @@ class Deployments(DeploymentsHelpers, PagingHelpers):
         return result
 
 
-class Events(EventsHelpers, PagingHelpers):
+class Events(EventsHelpers, EventStreams, PagingHelpers):
     """Operations under the 'Events' tag: ``client.events``."""
 
     def count_by(self, countable: models.Countable, *, filter: models.EventFilter, time_interval: float | UnsetType = UNSET, time_unit: models.TimeUnit | UnsetType = UNSET, timeout: float | NotGiven | None = NOT_GIVEN) -> list[models.EventCount]:
@@ -1378,7 +1380,7 @@ class Flows(PagingHelpers):
         self._request('PATCH', f'/flows/{path_param(id)}', json=body, timeout=timeout)
 
 
-class Logs(PagingHelpers):
+class Logs(LogStreams, PagingHelpers):
     """Operations under the 'Logs' tag: ``client.logs``."""
 
     def create(self, *, logs: list[models.LogCreate], timeout: float | NotGiven | None = NOT_GIVEN) -> Any:
