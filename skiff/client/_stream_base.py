@@ -30,9 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import msgspec
 
-from skiff.client import _constants as c
-from skiff.client._base import build_headers
-from skiff.client._exceptions import (
+from skiff._exceptions import (
     APIConnectionError,
     APIError,
     APIStatusError,
@@ -44,6 +42,8 @@ from skiff.client._exceptions import (
     ValidationError,
     error_class_for_status,
 )
+from skiff.client import _constants as c
+from skiff.client._base import build_headers
 from skiff.client._generated import models
 from skiff.client._redact import redact_text
 

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import msgspec
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from skiff._exceptions import ResponseValidationError, SkiffError
 from skiff.client import _stream_base as sb
-from skiff.client._exceptions import ResponseValidationError, SkiffError
 from skiff.client._generated import models
 from skiff.client._pumps import Pump
 
