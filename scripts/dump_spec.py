@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Fetch the OpenAPI spec from a real Prefect server and store the repo's copy.
 
-    python scripts/dump_spec.py
+    python scripts/dump_spec.py [VERSION ...]
 
-Starts a server with ``scripts/prefect_server.py``, GETs ``/api/openapi.json`` and writes
-``spec/prefect-server-3.9.1-openapi.json`` (indent 1, sorted keys, ASCII, no trailing
+Starts a server with ``scripts/prefect_server.py`` (the version skiff is generated for, or
+each VERSION given, e.g. the older 3.4.25 and 3.6.29), GETs ``/api/openapi.json`` and writes
+``spec/prefect-server-<version>-openapi.json`` (indent 1, sorted keys, ASCII, no trailing
 newline: the format the copy has always had, so a dump of the same server changes nothing).
-Progress goes to stderr.
+The older servers' copies feed ``scripts/server_versions.py``. Progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ if str(ROOT) not in sys.path:
 
 from scripts import prefect_server  # noqa: E402
 
-TARGET = ROOT / "spec" / f"prefect-server-{prefect_server.PREFECT_VERSION}-openapi.json"
+
+def target(version: str) -> Path:
+    """Where the spec of one server version is stored."""
+    return ROOT / "spec" / f"prefect-server-{version}-openapi.json"
 
 
 def log(message: str) -> None:
@@ -30,9 +34,16 @@ def log(message: str) -> None:
     print(f"[dump_spec] {message}", file=sys.stderr, flush=True)
 
 
-def main() -> int:
-    log("starting a Prefect server")
-    handle = prefect_server.start()
+def main(argv: list[str]) -> int:
+    for version in argv or [prefect_server.PREFECT_VERSION]:
+        dump(version)
+    return 0
+
+
+def dump(version: str) -> None:
+    """Start server ``version``, fetch its spec and store it."""
+    log(f"starting a Prefect {version} server")
+    handle = prefect_server.start(version=version)
     try:
         url = f"{handle.api_url}/openapi.json"
         log(f"GET {url}")
@@ -42,9 +53,10 @@ def main() -> int:
         log("stopping the server")
         handle.stop()
     text = json.dumps(spec, indent=1, sort_keys=True)
-    changed = not TARGET.exists() or TARGET.read_text() != text
-    TARGET.parent.mkdir(parents=True, exist_ok=True)
-    TARGET.write_text(text)
+    path = target(version)
+    changed = not path.exists() or path.read_text() != text
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
     operations = sum(
         1
         for item in spec["paths"].values()
@@ -52,11 +64,10 @@ def main() -> int:
         if m in ("get", "post", "put", "patch", "delete")
     )
     log(
-        f"wrote {TARGET.relative_to(ROOT)}: {len(spec['paths'])} paths, {operations} operations, "
+        f"wrote {path.relative_to(ROOT)}: {len(spec['paths'])} paths, {operations} operations, "
         f"{len(spec['components']['schemas'])} schemas ({'changed' if changed else 'unchanged'})"
     )
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

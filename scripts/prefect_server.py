@@ -1,8 +1,12 @@
-"""Install, start and stop a real Prefect 3.9.1 server on 127.0.0.1, in its own environment.
+"""Install, start and stop a real Prefect server on 127.0.0.1, in its own environment.
 
-Used by ``scripts/prefect-server``, the demo, the benchmarks and the pytest session fixture.
-The server's environment never mixes with skiff's: prefect pins ``certifi>=2026.10.19``,
-which the registry lacks, so it is installed with an override to ``certifi==2026.10.18``.
+Used by ``scripts/prefect-server``, the demo, the benchmarks and the pytest fixtures. The
+default is the version skiff is generated for (``skiff.client._constants.SERVER_VERSION``);
+``start(version=...)`` runs one of the older servers in :data:`SERVER_PACKAGES` instead.
+Each version gets its own environment under ``.cache/prefect-server-<version>``, and none
+mixes with skiff's: prefect 3.9.1 pins ``certifi>=2026.10.19``, which the registry lacks, so
+it is installed with an override to ``certifi==2026.10.18``; 3.4.x and 3.6.x install only
+with ``fastapi<0.120``, and 3.4.x also needs ``importlib_metadata``.
 """
 
 from __future__ import annotations
@@ -22,9 +26,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from skiff.client._constants import SERVER_VERSION  # noqa: E402
+
 CACHE = Path(os.environ.get("SKIFF_CACHE_DIR", ROOT / ".cache"))
-PREFECT_VERSION = "3.9.1"
-SERVER_PACKAGES = [f"prefect=={PREFECT_VERSION}", "prefect-aws"]
+PREFECT_VERSION = SERVER_VERSION
+# What each server version's environment holds (the older ones for the smoke suites).
+SERVER_PACKAGES: dict[str, list[str]] = {
+    PREFECT_VERSION: [f"prefect=={PREFECT_VERSION}", "prefect-aws"],
+    "3.6.29": ["prefect==3.6.29", "fastapi<0.120"],
+    "3.4.25": ["prefect==3.4.25", "fastapi<0.120", "importlib_metadata"],
+}
 OVERRIDES = "certifi==2026.10.18\n"
 PID_FILE = CACHE / "prefect-server.json"
 
@@ -46,16 +60,27 @@ def uv_command() -> list[str]:
     return [sys.executable, "-m", "uv"]
 
 
+def env_dir_for(version: str = PREFECT_VERSION) -> Path:
+    """Where the environment of one server version lives (``SKIFF_SERVER_ENV`` for the default)."""
+    if version == PREFECT_VERSION and os.environ.get("SKIFF_SERVER_ENV"):
+        return Path(os.environ["SKIFF_SERVER_ENV"])
+    return CACHE / f"prefect-server-{version}"
+
+
 def ensure_env(
     env_dir: Path | None = None,
     packages: list[str] | None = None,
     python: str = "3.11",
+    version: str = PREFECT_VERSION,
 ) -> Path:
-    """Create (or reuse) an isolated environment holding ``packages``; return its python."""
-    env_dir = env_dir or Path(
-        os.environ.get("SKIFF_SERVER_ENV", CACHE / f"prefect-server-{PREFECT_VERSION}")
-    )
-    packages = packages or SERVER_PACKAGES
+    """Create (or reuse) an isolated environment holding ``packages``; return its python.
+
+    Without ``env_dir`` and ``packages``, it is the environment of server ``version``.
+    """
+    if version not in SERVER_PACKAGES:
+        raise ValueError(f"no packages known for Prefect {version}; add it to SERVER_PACKAGES")
+    env_dir = env_dir or env_dir_for(version)
+    packages = packages or SERVER_PACKAGES[version]
     python_bin = env_dir / "bin" / "python"
     stamp = env_dir / ".skiff-installed"
     wanted = "\n".join(packages)
@@ -125,6 +150,7 @@ class ServerHandle:
     log_file: str
     database_url: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    version: str = PREFECT_VERSION
 
     @property
     def ui_url(self) -> str:
@@ -166,7 +192,9 @@ class ServerHandle:
         The handle is updated in place (new pid); the API URL stays the same.
         """
         self.kill()
-        process = _spawn(self.port, self.home, self.log_file, self.database_url, self.extra_env)
+        process = _spawn(
+            self.port, self.home, self.log_file, self.database_url, self.extra_env, self.version
+        )
         self.pid = process.pid
         _wait_or_stop(self, process, timeout)
 
@@ -192,8 +220,9 @@ def _spawn(
     log_file: str,
     database_url: str | None,
     extra_env: dict[str, str],
+    version: str = PREFECT_VERSION,
 ) -> subprocess.Popen[bytes]:
-    python_bin = ensure_env()
+    python_bin = ensure_env(version=version)
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("PREFECT_") and k != "VIRTUAL_ENV"
     }
@@ -209,7 +238,7 @@ def _spawn(
     env.update(extra_env)
     prefect_bin = python_bin.parent / "prefect"
     where = "PostgreSQL" if database_url and database_url.startswith("postgresql") else "SQLite"
-    log(f"starting Prefect {PREFECT_VERSION} on 127.0.0.1:{port} ({where}, PREFECT_HOME={home})")
+    log(f"starting Prefect {version} on 127.0.0.1:{port} ({where}, PREFECT_HOME={home})")
     # Append: a restarted server keeps the log of the one before it.
     with open(log_file, "ab") as out:
         return subprocess.Popen(
@@ -238,19 +267,28 @@ def start(
     extra_env: dict[str, str] | None = None,
     timeout: float = 90.0,
     database_url: str | None = None,
+    version: str = PREFECT_VERSION,
 ) -> ServerHandle:
     """Start a real server on 127.0.0.1 with a scratch PREFECT_HOME and wait until healthy.
 
     ``database_url`` (PREFECT_API_DATABASE_CONNECTION_URL, e.g. from
-    ``scripts/postgres.py``) replaces the SQLite file in PREFECT_HOME.
+    ``scripts/postgres.py``) replaces the SQLite file in PREFECT_HOME. ``version`` picks
+    the server (one of :data:`SERVER_PACKAGES`; its environment is created on first use).
     """
     port = port or free_port()
     home = home or tempfile.mkdtemp(prefix="skiff-prefect-home-")
     log_file = os.path.join(home, "server.log")
     extra = dict(extra_env or {})
-    process = _spawn(port, home, log_file, database_url, extra)
+    process = _spawn(port, home, log_file, database_url, extra, version)
     handle = ServerHandle(
-        f"http://127.0.0.1:{port}/api", process.pid, port, home, log_file, database_url, extra
+        f"http://127.0.0.1:{port}/api",
+        process.pid,
+        port,
+        home,
+        log_file,
+        database_url,
+        extra,
+        version,
     )
     _wait_or_stop(handle, process, timeout)
     return handle
@@ -284,11 +322,15 @@ def _cli(argv: list[str]) -> int:
     start_cmd = sub.add_parser("start", help="start in the background; prints the API URL last")
     start_cmd.add_argument("--port", type=int, default=None)
     sub.add_parser("stop", help="stop the server started by 'start'")
-    sub.add_parser("install", help="only create the server's environment")
+    install = sub.add_parser("install", help="only create the server's environment")
+    install.add_argument(
+        "--all", action="store_true", help="also the older servers the smoke suites run against"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "install":
-        print(ensure_env())
+        for version in SERVER_PACKAGES if args.all else [PREFECT_VERSION]:
+            print(ensure_env(version=version))
         return 0
     if args.command == "start":
         print(ensure_running(args.port).api_url)

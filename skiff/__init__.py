@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from skiff.client._exceptions import (
+from skiff._exceptions import (
     APIConnectionError,
     APIError,
     APIStatusError,
@@ -28,6 +28,7 @@ from skiff.client._exceptions import (
     ResponseValidationError,
     SkiffError,
     UnprocessableEntityError,
+    UnsupportedByServerError,
     ValidationError,
     WaitTimeoutError,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "ResponseValidationError",
     "SkiffError",
     "UnprocessableEntityError",
+    "UnsupportedByServerError",
     "ValidationError",
     "WaitTimeoutError",
     "flow",

@@ -1,15 +1,34 @@
 """skiff's exceptions, all rooted at :class:`SkiffError`.
 
+This module is the root of the tree: the client's errors are defined here, and the
+runtime's and the blocks' errors (marked below) subclass them where they live: import
+those from ``skiff.runtime`` and ``skiff.blocks``. ``skiff.client._exceptions``
+re-exports this module, so old imports keep working.
+
 The tree::
 
     SkiffError
     ├── ConfigurationError          a setting is missing or malformed (names the variable)
     ├── MissingExtraError           an optional extra is not installed (names the pip command)
-    ├── ValidationError             an argument or a response body does not fit its type
-    │   └── ResponseValidationError     a response body that does not decode (names the field path)
+    ├── ValidationError             an argument or a response body does not fit its type,
+    │   │                           or breaks a limit the server documents (names the limit)
+    │   ├── ResponseValidationError     a response body that does not decode (names the field path)
+    │   └── BlockValidationError        block data does not fit the block's fields   [blocks]
     ├── ReportingError              strict mode: a report could not be delivered
     ├── WaitTimeoutError            a run did not reach a final state in time (``flow_runs.wait``)
+    ├── OrchestrationError          the server's orchestration stopped a flow run   [runtime]
+    │   ├── FlowRunAborted              it answered ABORT (cancelled, already finished)
+    │   └── FlowRunRejected             it answered REJECT; ``state`` is the state it kept
+    ├── RunTimeoutError             a flow or task run passed its ``timeout_seconds`` [runtime]
+    ├── BlockError                  loading or saving a credential block failed     [blocks]
+    │   ├── BlockNotFoundError          no document of that name for the block type
+    │   ├── UnknownBlockTypeError       the slug names no block type
+    │   ├── BlockAlreadyExistsError     ``save(name)`` without ``overwrite=True``
+    │   ├── ObfuscatedSecretError       a secret holds the server's ``********`` placeholder
+    │   └── DecryptionError             an encrypted secret cannot be decrypted
     └── APIError                    anything that went wrong talking to the server
+        ├── UnsupportedByServerError    the server's version lacks the operation; names the
+        │                               version it needs (nothing was sent)
         ├── APIConnectionError          no response: refused, reset, DNS, TLS
         │   └── APITimeoutError             no response in time
         │       (both carry ``maybe_processed``: False only when the request surely never
@@ -20,11 +39,16 @@ The tree::
             ├── BadRequestError             400
             ├── AuthenticationError         401
             ├── PermissionDeniedError       403
-            ├── NotFoundError               404
+            ├── NotFoundError               404 (on the API root: hints at a URL missing ``/api``)
             ├── ConflictError               409
             ├── UnprocessableEntityError    422 (carries the server's ``detail``)
             ├── RateLimitError              429
             └── InternalServerError         5xx
+
+``RunTimeoutError`` and ``WaitTimeoutError`` are also ``TimeoutError``s;
+``ConfigurationError`` and ``ValidationError`` are ``ValueError``s; ``MissingExtraError``
+is an ``ImportError``; ``BlockNotFoundError`` and ``UnknownBlockTypeError`` are
+``LookupError``s.
 """
 
 from __future__ import annotations
@@ -52,6 +76,7 @@ __all__ = [
     "ResponseValidationError",
     "SkiffError",
     "UnprocessableEntityError",
+    "UnsupportedByServerError",
     "ValidationError",
     "WaitTimeoutError",
 ]
@@ -108,6 +133,27 @@ class APIError(SkiffError):
         super().__init__(message)
         self.message = message
         self.request = request
+
+
+class UnsupportedByServerError(APIError):
+    """The server's version lacks this operation, so it was not sent.
+
+    ``operation`` is ``"METHOD /path"`` (as in the spec), ``server_version`` the version the
+    server reported and ``required_version`` the oldest measured version that has it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str,
+        server_version: str | None,
+        required_version: str,
+    ) -> None:
+        super().__init__(message)
+        self.operation = operation
+        self.server_version = server_version
+        self.required_version = required_version
 
 
 class APIConnectionError(APIError):

@@ -76,7 +76,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from skiff.client._exceptions import SkiffError, ValidationError
+from skiff._exceptions import SkiffError, ValidationError
 
 # Imported lazily (not at module import): msgspec, difflib and skiff.runtime, so that
 # importing an adapter stays cheap for a cold start.

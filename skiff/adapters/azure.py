@@ -67,6 +67,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, overload
 
+from skiff._exceptions import ValidationError
 from skiff.adapters._core import (
     Runner,
     Trigger,
@@ -77,7 +78,6 @@ from skiff.adapters._core import (
     summarize,
 )
 from skiff.client import _constants
-from skiff.client._exceptions import ValidationError
 
 if TYPE_CHECKING:
     from skiff.adapters._core import Options
@@ -97,7 +97,7 @@ def parse_timespan(text: str) -> float | None:
 
     Raises :class:`~skiff.ConfigurationError` (a ``ValueError``) for anything else.
     """
-    from skiff.client._exceptions import ConfigurationError
+    from skiff._exceptions import ConfigurationError
 
     text = text.strip()
     if text == "-1":

@@ -64,6 +64,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, overload
 
+from skiff._exceptions import ValidationError
 from skiff.adapters._core import (
     Runner,
     Trigger,
@@ -74,7 +75,6 @@ from skiff.adapters._core import (
     summarize,
 )
 from skiff.client import _constants
-from skiff.client._exceptions import ValidationError
 
 if TYPE_CHECKING:
     from skiff.adapters._core import Options

@@ -25,7 +25,7 @@ from __future__ import annotations
 try:
     import pydantic  # noqa: F401
 except ImportError:
-    from skiff.client._exceptions import MissingExtraError
+    from skiff._exceptions import MissingExtraError
 
     raise MissingExtraError("blocks", "pydantic") from None
 

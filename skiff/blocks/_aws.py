@@ -12,8 +12,8 @@ from typing import Any, Optional, Union
 import pydantic
 from pydantic import Field
 
+from skiff._exceptions import MissingExtraError
 from skiff.blocks._core import Block
-from skiff.client._exceptions import MissingExtraError
 
 __all__ = ["AssumeRoleParameters", "AwsClientParameters", "AwsCredentials"]
 

@@ -8,8 +8,8 @@ from typing import Any, Optional
 import pydantic
 from pydantic import Field, model_validator
 
+from skiff._exceptions import MissingExtraError
 from skiff.blocks._core import Block
-from skiff.client._exceptions import MissingExtraError
 
 __all__ = ["AzureBlobStorageCredentials"]
 

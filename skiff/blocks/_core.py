@@ -16,6 +16,7 @@ import httpx
 import pydantic
 import pydantic_core
 
+from skiff._exceptions import ConflictError, NotFoundError
 from skiff.blocks import _schema
 from skiff.blocks._crypto import Envelope, KeyProvider, is_encrypted, key_provider_from_env
 from skiff.blocks._errors import (
@@ -27,7 +28,6 @@ from skiff.blocks._errors import (
     UnknownBlockTypeError,
 )
 from skiff.blocks._types import OBFUSCATED
-from skiff.client._exceptions import ConflictError, NotFoundError
 from skiff.client._types import NOT_GIVEN, NotGiven
 
 __all__ = ["Block", "Requester"]

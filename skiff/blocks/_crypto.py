@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import httpx
 
+from skiff._exceptions import ConfigurationError, MissingExtraError
 from skiff.blocks._errors import DecryptionError
 from skiff.client._constants import ENV_BLOCK_KEY
-from skiff.client._exceptions import ConfigurationError, MissingExtraError
 
 if TYPE_CHECKING:
     from cryptography.fernet import Fernet

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from skiff.client._exceptions import SkiffError, ValidationError
+from skiff._exceptions import SkiffError, ValidationError
 
 __all__ = [
     "BlockAlreadyExistsError",

@@ -8,9 +8,9 @@ from typing import Any, Optional
 
 from pydantic import Field, field_validator, model_validator
 
+from skiff._exceptions import MissingExtraError
 from skiff.blocks._core import Block
 from skiff.blocks._types import SecretDict
-from skiff.client._exceptions import MissingExtraError
 
 __all__ = ["GcpCredentials"]
 

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from skiff._exceptions import SkiffError
 from skiff.blocks._core import Requester, _connect
 from skiff.blocks._crypto import PREFIX, Envelope, KeyProvider, key_provider_from_spec
 from skiff.client._constants import ENV_BLOCK_KEY
-from skiff.client._exceptions import SkiffError
 
 __all__ = ["ENV_OLD_KEY", "RotationReport", "main", "rotate"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from skiff.client._exceptions import (
+from skiff._exceptions import (
     APIConnectionError,
     APIError,
     APIStatusError,
@@ -24,6 +24,7 @@ from skiff.client._exceptions import (
     ResponseValidationError,
     SkiffError,
     UnprocessableEntityError,
+    UnsupportedByServerError,
     ValidationError,
     WaitTimeoutError,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "Settings",
     "SkiffError",
     "UnprocessableEntityError",
+    "UnsupportedByServerError",
     "ValidationError",
     "WaitTimeoutError",
 ]

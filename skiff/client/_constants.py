@@ -43,6 +43,11 @@ AZURE_LABEL_ENV: dict[str, tuple[str, ...]] = {
     "azure.region": ("REGION_NAME",),
 }
 
+# The Prefect server version the client is generated for (its spec is
+# spec/prefect-server-<SERVER_VERSION>-openapi.json); scripts and tests read it from here.
+SERVER_VERSION = "3.9.1"
+SPEC_FILE = f"prefect-server-{SERVER_VERSION}-openapi.json"
+
 API_VERSION = "0.8.4"
 API_VERSION_HEADER = "X-PREFECT-API-VERSION"
 CSRF_TOKEN_HEADER = "Prefect-Csrf-Token"

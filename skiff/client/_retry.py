@@ -38,6 +38,7 @@ import random
 import time
 from collections.abc import Callable
 
+from skiff._exceptions import APIConnectionError, APIStatusError
 from skiff.client._constants import (
     BUSY_INITIAL_DELAY,
     BUSY_JITTER,
@@ -50,7 +51,6 @@ from skiff.client._constants import (
     RETRY_MAX_DELAY,
     RETRY_STATUS_CODES,
 )
-from skiff.client._exceptions import APIConnectionError, APIStatusError
 
 __all__ = [
     "backoff_delay",

@@ -9,8 +9,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urlsplit
 
+from skiff._exceptions import ConfigurationError
 from skiff.client import _constants as c
-from skiff.client._exceptions import ConfigurationError
 from skiff.client._types import NOT_GIVEN, NotGiven
 
 __all__ = ["Settings"]

@@ -47,15 +47,15 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import msgspec
 
-from skiff.client import _constants
-from skiff.client._base import decode
-from skiff.client._exceptions import (
+from skiff._exceptions import (
     APIError,
     ReportingError,
     ResponseValidationError,
     SkiffError,
     ValidationError,
 )
+from skiff.client import _constants
+from skiff.client._base import decode
 from skiff.client._retry import should_retry
 from skiff.runtime import _context, _reporter, _timeouts
 from skiff.runtime._budget import start_budget

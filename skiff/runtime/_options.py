@@ -8,7 +8,7 @@ import numbers
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from skiff.client._exceptions import ValidationError
+from skiff._exceptions import ValidationError
 
 __all__ = ["check_options"]
 

@@ -60,14 +60,14 @@ from typing import TYPE_CHECKING, Any
 
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
-from skiff.client._base import decode
-from skiff.client._exceptions import (
+from skiff._exceptions import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
     ConflictError,
     ReportingError,
 )
+from skiff.client._base import decode
 from skiff.client._retry import retry_delay, should_retry
 from skiff.runtime import _spool
 from skiff.runtime._budget import Latency, requests_needed

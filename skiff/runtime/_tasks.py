@@ -577,7 +577,7 @@ class Task(Generic[R]):
 
     def __init__(self, fn: Callable[..., R], **options: Any) -> None:
         if not callable(fn):
-            from skiff.client._exceptions import ValidationError
+            from skiff._exceptions import ValidationError
 
             raise ValidationError(f"@task needs a function, got {fn!r}")
         self.options = check_options(f"@task({getattr(fn, '__name__', fn)!r})", options)
@@ -664,7 +664,7 @@ class Task(Generic[R]):
 
         lengths = {len(list(v)) for v in [*args, *kwargs.values()] if mapped(v)}
         if len(lengths) > 1:
-            from skiff.client._exceptions import ValidationError
+            from skiff._exceptions import ValidationError
 
             raise ValidationError(
                 f"{self.name}.map: the iterable arguments have different lengths {sorted(lengths)}"

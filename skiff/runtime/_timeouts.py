@@ -16,7 +16,7 @@ import threading
 from collections.abc import Awaitable, Iterator
 from typing import Any, TypeVar
 
-from skiff.client._exceptions import SkiffError
+from skiff._exceptions import SkiffError
 
 __all__ = ["RunTimeoutError", "async_deadline", "deadline"]
 

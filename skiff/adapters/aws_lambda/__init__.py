@@ -60,8 +60,8 @@ import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, overload
 
+from skiff._exceptions import ValidationError
 from skiff.adapters._core import Runner, Trigger, decorate, log_once, monotonic_deadline, summarize
-from skiff.client._exceptions import ValidationError
 
 if TYPE_CHECKING:
     from skiff.adapters._core import Options

@@ -55,6 +55,14 @@ class AsyncClient(AsyncResources):
         """The API URL requests go to, ending in ``/api``."""
         return self._transport.base_url
 
+    async def server_version(self) -> str | None:
+        """The server's version (``"3.9.1"``), read once from ``GET /admin/version``.
+
+        Calls an older server lacks use it to raise :class:`~skiff.UnsupportedByServerError`
+        before sending; None when the server does not report one.
+        """
+        return await self._transport.server_version()
+
     async def request(
         self,
         method: str,

@@ -9,28 +9,37 @@ The generator (``scripts/generate.py``) knows these mixins by name:
 * :class:`DeploymentsHelpers`: ``client.deployments.run("flow/deployment")``;
 * :class:`EventsHelpers`: ``client.events.iter_filter(...)`` over page tokens;
 * :class:`EventStreams`, :class:`LogStreams` (from ``_stream_api``): ``subscribe``,
-  ``emit`` and ``emit_event``.
+  ``emit`` and ``emit_event``;
+* the look-ups by name (from ``_lookups``): ``block_schemas.read_latest``,
+  ``block_documents.read_by_name``, ``automations.read_by_name``,
+  ``concurrency_limits_v2.upsert``, ``variables.get``.
 
-It also holds the argument checks and the schemaless decoder the generated methods call.
+The argument checks and the schemaless decoder the generated methods call are pure, so
+they live in :mod:`skiff.client._base`.
 """
 
 from __future__ import annotations
 
 import time
-import re
 import uuid
 from collections.abc import Iterator, Sequence
 from time import monotonic
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-import msgspec
 from msgspec import UNSET, UnsetType
 
-from skiff.client._sync._resource import APIResource, path_param
+from skiff._exceptions import ValidationError, WaitTimeoutError
+from skiff.client._sync._lookups import (
+    AutomationsLookups,
+    BlockDocumentsLookups,
+    BlockSchemasLookups,
+    ConcurrencyLimitsV2Lookups,
+    VariablesLookups,
+)
+from skiff.client._sync._resource import APIResource
 from skiff.client._sync._stream_api import EventStreams, LogStreams
-from skiff.client._base import decode, not_json_error
-from skiff.client._exceptions import ValidationError, WaitTimeoutError
+from skiff.client._base import decode, path_param
 from skiff.client._generated import models
 from skiff.client._types import NOT_GIVEN, NotGiven
 
@@ -39,15 +48,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FINAL_STATE_TYPES",
+    "AutomationsLookups",
+    "BlockDocumentsLookups",
+    "BlockSchemasLookups",
+    "ConcurrencyLimitsV2Lookups",
     "DeploymentsHelpers",
     "EventStreams",
     "EventsHelpers",
     "FlowRunsHelpers",
     "LogStreams",
     "PagingHelpers",
-    "check_argument",
-    "check_body",
-    "decode_any",
+    "VariablesLookups",
 ]
 
 T = TypeVar("T")
@@ -55,63 +66,6 @@ T_co = TypeVar("T_co", covariant=True)
 
 # A run in one of these states will not change again on its own.
 FINAL_STATE_TYPES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "CRASHED"})
-
-_AT = re.compile(r"\s*- at `\$(.*)`$")
-
-
-def _invalid(label: str, root: str, exc: Exception) -> ValidationError:
-    message = str(exc)
-    match = _AT.search(message)
-    where = root
-    if match:
-        message = message[: match.start()]
-        where = (root + match.group(1)) if root else match.group(1).lstrip(".")
-    return ValidationError(f"{label}(): invalid argument `{where or 'body'}`: {message}")
-
-
-def check_argument(label: str, name: str, value: object, tp: Any) -> None:
-    """Raise :class:`~skiff.ValidationError` naming ``name`` unless ``value`` fits ``tp``.
-
-    Structs don't validate on construction, so arguments are checked here, before sending.
-    """
-    if value is UNSET:
-        return
-    try:
-        msgspec.convert(value, tp)
-    except msgspec.ValidationError as exc:
-        raise _invalid(label, name, exc) from None
-
-
-def check_body(label: str, value: object, tp: Any, root: str = "") -> Any:
-    """The JSON-ready form of a request body, once it has been checked against ``tp``.
-
-    The round trip through builtins catches wrongly typed fields (naming the field path) and
-    values JSON can't hold, and lets callers pass plain dicts where a Struct is expected.
-    """
-    try:
-        payload = msgspec.to_builtins(value)
-        msgspec.convert(payload, tp)
-    except msgspec.ValidationError as exc:
-        raise _invalid(label, root, exc) from None
-    except TypeError as exc:
-        raise ValidationError(f"{label}(): a value cannot be sent as JSON: {exc}") from None
-    return payload
-
-
-def decode_any(response: httpx.Response) -> Any:
-    """A body the spec leaves untyped: JSON when it is JSON, else text; None when empty.
-
-    An HTML page is never the Prefect API's answer (it is a proxy's or a login page), so it
-    raises :class:`~skiff.ResponseValidationError` rather than being handed back as text.
-    """
-    if not response.content:
-        return None
-    kind = response.headers.get("content-type", "json")
-    if "json" in kind:
-        return decode(response, Any)
-    if "html" in kind:
-        raise not_json_error(response, ValueError("an HTML page"))
-    return response.text
 
 
 class _Page(Protocol[T_co]):

@@ -5,37 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import httpx
-import msgspec
 
+from skiff._exceptions import NotFoundError
+from skiff.client._base import path_param, query_params
+from skiff.client._compat import requirement, route_missing_error, unsupported_error
 from skiff.client._types import NOT_GIVEN, NotGiven
 
 if TYPE_CHECKING:
     from skiff.client._sync._transport import Transport
 
 __all__ = ["APIResource", "path_param", "query_params"]
-
-
-def path_param(value: object) -> str:
-    """A path segment, percent-encoded so names with '/' or spaces stay one segment."""
-    return quote(str(value), safe="")
-
-
-def query_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Query parameters without the ones left unset."""
-    out: dict[str, Any] = {}
-    for key, value in params.items():
-        if value is msgspec.UNSET or isinstance(value, NotGiven):
-            continue
-        if isinstance(value, bool):
-            out[key] = "true" if value else "false"
-        elif isinstance(value, (list, tuple)):
-            out[key] = [str(v) for v in value]
-        else:
-            out[key] = str(value)
-    return out
 
 
 class APIResource:
@@ -54,11 +35,26 @@ class APIResource:
         timeout: float | NotGiven | None = NOT_GIVEN,
         retry: bool = True,
     ) -> httpx.Response:
-        return self._transport.request(
-            method,
-            path,
-            params=query_params(params) if params else None,
-            json=json,
-            timeout=timeout,
-            retry=retry,
-        )
+        # An operation some measured server lacks: read the server's version (once per
+        # client) and refuse before sending when it is known to be too old.
+        needs = requirement(method, path)
+        version = None
+        if needs is not None:
+            version = self._transport.server_version()
+            refused = unsupported_error(needs, version)
+            if refused is not None:
+                raise refused
+        try:
+            return self._transport.request(
+                method,
+                path,
+                params=query_params(params) if params else None,
+                json=json,
+                timeout=timeout,
+                retry=retry,
+            )
+        except NotFoundError as exc:
+            missing = None if needs is None else route_missing_error(needs, version, exc)
+            if missing is not None:
+                raise missing from exc
+            raise

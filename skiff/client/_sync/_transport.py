@@ -11,9 +11,15 @@ import httpx
 import msgspec
 from tenacity import Retrying, RetryCallState, retry_if_exception
 
+from skiff._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    ResponseValidationError,
+    ValidationError,
+)
 from skiff.client import _constants as c
-from skiff.client._base import CsrfState, build_headers, encode, error_from_response
-from skiff.client._exceptions import APIConnectionError, APITimeoutError, ValidationError
+from skiff.client._base import CsrfState, build_headers, decode, encode, error_from_response
 from skiff.client._retry import cut_timeout, retry_delay, should_retry, sleep_fits
 from skiff.client._settings import Settings
 from skiff.client._types import NOT_GIVEN, NotGiven
@@ -55,6 +61,8 @@ class Transport:
         self.settings = settings
         self.base_url = settings.require_api_url()
         self._csrf = CsrfState()
+        self._server_version: str | None = None
+        self._server_version_read = False
         self._http = http_client or httpx.Client(
             base_url=self.base_url,
             headers=build_headers(settings),
@@ -191,6 +199,21 @@ class Transport:
             ) from exc
         except httpx.InvalidURL as exc:
             raise ValidationError(f"{method} {path}: not a valid request URL ({exc})") from exc
+
+    def server_version(self) -> str | None:
+        """The server's version, read once from ``GET /admin/version`` and then remembered.
+
+        None when the server does not say (an error answer, e.g. a proxy or Prefect Cloud
+        without the route); connection errors propagate, as for any call.
+        """
+        if not self._server_version_read:
+            try:
+                value = decode(self.request("GET", "/admin/version"), str)
+            except (APIStatusError, ResponseValidationError):
+                value = None
+            self._server_version = value
+            self._server_version_read = True
+        return self._server_version
 
     def _fetch_csrf_token(self, timeout: Timeout, deadline: float | None) -> None:
         # The caller's timeout bounds the token fetch too, or a short call could wait 60 s here.

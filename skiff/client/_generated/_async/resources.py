@@ -12,18 +12,19 @@ from typing import TYPE_CHECKING, Any, Literal
 from msgspec import UNSET, UnsetType
 
 from skiff.client._async._helpers import (
+    AsyncAutomationsLookups,
+    AsyncBlockDocumentsLookups,
+    AsyncBlockSchemasLookups,
+    AsyncConcurrencyLimitsV2Lookups,
     AsyncDeploymentsHelpers,
     AsyncEventStreams,
     AsyncEventsHelpers,
     AsyncFlowRunsHelpers,
     AsyncLogStreams,
     AsyncPagingHelpers,
-    check_argument,
-    check_body,
-    decode_any,
+    AsyncVariablesLookups,
 )
-from skiff.client._async._resource import path_param
-from skiff.client._base import decode
+from skiff.client._base import check_argument, check_body, decode, decode_any, path_param
 from skiff.client._generated import models
 from skiff.client._types import NOT_GIVEN, NotGiven
 
@@ -185,7 +186,7 @@ class AsyncArtifacts(AsyncPagingHelpers):
         await self._request('PATCH', f'/artifacts/{path_param(id)}', json=body, timeout=timeout)
 
 
-class AsyncAutomations(AsyncPagingHelpers):
+class AsyncAutomations(AsyncAutomationsLookups, AsyncPagingHelpers):
     """Operations under the 'Automations' tag: ``client.automations``."""
 
     async def count(self, *, automations: models.AutomationFilter | UnsetType | None = UNSET, timeout: float | NotGiven | None = NOT_GIVEN) -> int:
@@ -286,7 +287,7 @@ class AsyncBlockCapabilities(AsyncPagingHelpers):
         return result
 
 
-class AsyncBlockDocuments(AsyncPagingHelpers):
+class AsyncBlockDocuments(AsyncBlockDocumentsLookups, AsyncPagingHelpers):
     """Operations under the 'Block documents' tag: ``client.block_documents``."""
 
     async def count(self, *, block_documents: models.BlockDocumentFilter | UnsetType | None = UNSET, block_schemas: models.BlockSchemaFilter | UnsetType | None = UNSET, block_types: models.BlockTypeFilter | UnsetType | None = UNSET, timeout: float | NotGiven | None = NOT_GIVEN) -> int:
@@ -350,7 +351,7 @@ class AsyncBlockDocuments(AsyncPagingHelpers):
         await self._request('PATCH', f'/block_documents/{path_param(id)}', json=body, timeout=timeout)
 
 
-class AsyncBlockSchemas(AsyncPagingHelpers):
+class AsyncBlockSchemas(AsyncBlockSchemasLookups, AsyncPagingHelpers):
     """Operations under the 'Block schemas' tag: ``client.block_schemas``."""
 
     async def create(self, *, block_type_id: _uuid.UUID, capabilities: list[str] | UnsetType = UNSET, fields: dict[str, Any] | UnsetType = UNSET, version: str | UnsetType = UNSET, timeout: float | NotGiven | None = NOT_GIVEN) -> models.BlockSchema:
@@ -625,7 +626,7 @@ class AsyncConcurrencyLimits(AsyncPagingHelpers):
         return decode_any(response)
 
 
-class AsyncConcurrencyLimitsV2(AsyncPagingHelpers):
+class AsyncConcurrencyLimitsV2(AsyncConcurrencyLimitsV2Lookups, AsyncPagingHelpers):
     """Operations under the 'Concurrency Limits V2' tag: ``client.concurrency_limits_v2``."""
 
     async def bulk_decrement_active_slots(self, *, names: list[str], slots: int, create_if_missing: bool | UnsetType = UNSET, occupancy_seconds: float | UnsetType | None = UNSET, timeout: float | NotGiven | None = NOT_GIVEN) -> list[models.MinimalConcurrencyLimitResponse]:
@@ -1756,7 +1757,7 @@ class AsyncUi(AsyncPagingHelpers):
         return result
 
 
-class AsyncVariables(AsyncPagingHelpers):
+class AsyncVariables(AsyncVariablesLookups, AsyncPagingHelpers):
     """Operations under the 'Variables' tag: ``client.variables``."""
 
     async def count(self, *, variables: models.VariableFilter | UnsetType | None = UNSET, timeout: float | NotGiven | None = NOT_GIVEN) -> int:

@@ -13,18 +13,19 @@ from typing import TYPE_CHECKING, Any, Literal
 from msgspec import UNSET, UnsetType
 
 from skiff.client._sync._helpers import (
+    AutomationsLookups,
+    BlockDocumentsLookups,
+    BlockSchemasLookups,
+    ConcurrencyLimitsV2Lookups,
     DeploymentsHelpers,
     EventStreams,
     EventsHelpers,
     FlowRunsHelpers,
     LogStreams,
     PagingHelpers,
-    check_argument,
-    check_body,
-    decode_any,
+    VariablesLookups,
 )
-from skiff.client._sync._resource import path_param
-from skiff.client._base import decode
+from skiff.client._base import check_argument, check_body, decode, decode_any, path_param
 from skiff.client._generated import models
 from skiff.client._types import NOT_GIVEN, NotGiven
 
@@ -186,7 +187,7 @@ class Artifacts(PagingHelpers):
         self._request('PATCH', f'/artifacts/{path_param(id)}', json=body, timeout=timeout)
 
 
-class Automations(PagingHelpers):
+class Automations(AutomationsLookups, PagingHelpers):
     """Operations under the 'Automations' tag: ``client.automations``."""
 
     def count(self, *, automations: models.AutomationFilter | UnsetType | None = UNSET, timeout: float | NotGiven | None = NOT_GIVEN) -> int:
@@ -287,7 +288,7 @@ class BlockCapabilities(PagingHelpers):
         return result
 
 
-class BlockDocuments(PagingHelpers):
+class BlockDocuments(BlockDocumentsLookups, PagingHelpers):
     """Operations under the 'Block documents' tag: ``client.block_documents``."""
 
     def count(self, *, block_documents: models.BlockDocumentFilter | UnsetType | None = UNSET, block_schemas: models.BlockSchemaFilter | UnsetType | None = UNSET, block_types: models.BlockTypeFilter | UnsetType | None = UNSET, timeout: float | NotGiven | None = NOT_GIVEN) -> int:
@@ -351,7 +352,7 @@ class BlockDocuments(PagingHelpers):
         self._request('PATCH', f'/block_documents/{path_param(id)}', json=body, timeout=timeout)
 
 
-class BlockSchemas(PagingHelpers):
+class BlockSchemas(BlockSchemasLookups, PagingHelpers):
     """Operations under the 'Block schemas' tag: ``client.block_schemas``."""
 
     def create(self, *, block_type_id: _uuid.UUID, capabilities: list[str] | UnsetType = UNSET, fields: dict[str, Any] | UnsetType = UNSET, version: str | UnsetType = UNSET, timeout: float | NotGiven | None = NOT_GIVEN) -> models.BlockSchema:
@@ -626,7 +627,7 @@ class ConcurrencyLimits(PagingHelpers):
         return decode_any(response)
 
 
-class ConcurrencyLimitsV2(PagingHelpers):
+class ConcurrencyLimitsV2(ConcurrencyLimitsV2Lookups, PagingHelpers):
     """Operations under the 'Concurrency Limits V2' tag: ``client.concurrency_limits_v2``."""
 
     def bulk_decrement_active_slots(self, *, names: list[str], slots: int, create_if_missing: bool | UnsetType = UNSET, occupancy_seconds: float | UnsetType | None = UNSET, timeout: float | NotGiven | None = NOT_GIVEN) -> list[models.MinimalConcurrencyLimitResponse]:
@@ -1757,7 +1758,7 @@ class Ui(PagingHelpers):
         return result
 
 
-class Variables(PagingHelpers):
+class Variables(VariablesLookups, PagingHelpers):
     """Operations under the 'Variables' tag: ``client.variables``."""
 
     def count(self, *, variables: models.VariableFilter | UnsetType | None = UNSET, timeout: float | NotGiven | None = NOT_GIVEN) -> int:
