@@ -25,8 +25,10 @@ import tempfile
 import textwrap
 from pathlib import Path
 
+from skiff.client._constants import SERVER_VERSION
+
 ROOT = Path(__file__).resolve().parents[1]
-PREFECT_PYTHON = ROOT / ".cache" / "prefect-server-3.9.1" / "bin" / "python"
+PREFECT_PYTHON = ROOT / ".cache" / f"prefect-server-{SERVER_VERSION}" / "bin" / "python"
 
 PROBE = """
 import resource, time

@@ -11,5 +11,5 @@ echo "[bootstrap] syncing the project environment (.venv) from uv.lock" >&2
 uv sync -q --frozen --extra dev
 export VIRTUAL_ENV="$PWD/.venv"
 export PATH="$PWD/.venv/bin:$PATH"
-echo "[bootstrap] preparing the Prefect server environment (.cache/)" >&2
-python scripts/prefect_server.py install >/dev/null
+echo "[bootstrap] preparing the Prefect server environments (.cache/: 3.9.1, and 3.6.x, 3.4.x for the old-server smoke suites)" >&2
+python scripts/prefect_server.py install --all >/dev/null

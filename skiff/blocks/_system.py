@@ -8,6 +8,7 @@ from typing import Annotated, Any, Union
 import pydantic
 
 from skiff.blocks._core import Block
+from skiff.client._constants import SERVER_VERSION
 
 __all__ = ["Secret"]
 
@@ -29,7 +30,7 @@ class Secret(Block):
     )
     # Prefect's Secret ships in prefect itself; registering under its version avoids a
     # second schema row when both sides register.
-    _block_schema_version = "3.9.1"
+    _block_schema_version = SERVER_VERSION
 
     value: Union[pydantic.SecretStr, pydantic.Secret[_SecretValue]] = pydantic.Field(  # noqa: UP007
         default=...,

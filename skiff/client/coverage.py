@@ -16,9 +16,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from skiff.client._constants import SPEC_FILE
+
 __all__ = ["DEFAULT_SPEC", "covered_operations", "main"]
 
-DEFAULT_SPEC = Path(__file__).resolve().parents[2] / "spec" / "prefect-server-3.9.1-openapi.json"
+DEFAULT_SPEC = Path(__file__).resolve().parents[2] / "spec" / SPEC_FILE
 _METHODS = ("get", "post", "put", "patch", "delete")
 
 

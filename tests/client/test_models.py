@@ -14,11 +14,12 @@ import pytest
 
 from skiff.client import AsyncClient, Client
 from skiff.client import coverage as coverage_tool
+from skiff.client._constants import SPEC_FILE
 from skiff.client._generated import models
 from skiff.client._generated.operations import OPERATIONS
 
 ROOT = Path(__file__).resolve().parents[2]
-SPEC = json.loads((ROOT / "spec" / "prefect-server-3.9.1-openapi.json").read_text())
+SPEC = json.loads((ROOT / "spec" / SPEC_FILE).read_text())
 
 
 def test_every_schema_has_a_model_that_msgspec_can_decode() -> None:
@@ -103,7 +104,7 @@ def test_action_names_and_signatures() -> None:
 
 
 def test_coverage_tool(capsys: pytest.CaptureFixture[str]) -> None:
-    assert coverage_tool.main([str(ROOT / "spec" / "prefect-server-3.9.1-openapi.json")]) == 0
+    assert coverage_tool.main([str(ROOT / "spec" / SPEC_FILE)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[-1] == "covered 188/188 operations"
     assert any(line.startswith("Flow Runs") and line.endswith("23/23") for line in out)

@@ -15,7 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-SPEC = Path(__file__).resolve().parents[2] / "spec" / "prefect-server-3.9.1-openapi.json"
+from skiff.client._constants import SPEC_FILE
+
+SPEC = Path(__file__).resolve().parents[2] / "spec" / SPEC_FILE
 METHODS = ("get", "post", "put", "patch", "delete")
 _seen: set[tuple[str, str]] = set()
 

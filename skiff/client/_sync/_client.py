@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 
-from skiff.client._sync._transport import Transport
 from skiff.client._generated._sync.resources import Resources
 from skiff.client._settings import Settings
+from skiff.client._sync._transport import Transport
 from skiff.client._types import NOT_GIVEN, NotGiven
 
 __all__ = ["Client"]

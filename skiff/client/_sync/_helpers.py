@@ -30,6 +30,8 @@ from urllib.parse import parse_qs, urlsplit
 from msgspec import UNSET, UnsetType
 
 from skiff._exceptions import ValidationError, WaitTimeoutError
+from skiff.client._base import decode, path_param
+from skiff.client._generated import models
 from skiff.client._sync._lookups import (
     AutomationsLookups,
     BlockDocumentsLookups,
@@ -39,8 +41,6 @@ from skiff.client._sync._lookups import (
 )
 from skiff.client._sync._resource import APIResource
 from skiff.client._sync._stream_api import EventStreams, LogStreams
-from skiff.client._base import decode, path_param
-from skiff.client._generated import models
 from skiff.client._types import NOT_GIVEN, NotGiven
 
 if TYPE_CHECKING:
@@ -135,9 +135,7 @@ def _wait_for_flow_run(
     deadline = None if timeout is None else monotonic() + timeout
     path = f"/flow_runs/{path_param(flow_run_id)}"
     while True:
-        run: models.FlowRunResponse = decode(
-            resource._request("GET", path), models.FlowRunResponse
-        )
+        run: models.FlowRunResponse = decode(resource._request("GET", path), models.FlowRunResponse)
         state_type = run.state_type if isinstance(run.state_type, str) else None
         if state_type in FINAL_STATE_TYPES:
             return run

@@ -19,9 +19,9 @@ from typing import Any
 from msgspec import UNSET, UnsetType
 
 from skiff._exceptions import NotFoundError, ValidationError
-from skiff.client._sync._resource import APIResource
 from skiff.client._base import check_body, decode, path_param
 from skiff.client._generated import models
+from skiff.client._sync._resource import APIResource
 from skiff.client._types import NOT_GIVEN, NotGiven
 
 __all__ = [
@@ -123,9 +123,7 @@ class BlockDocumentsLookups(APIResource):
 class AutomationsLookups(APIResource):
     """``client.automations.read_by_name``."""
 
-    def read_by_name(
-        self, name: str, *, timeout: Timeout = NOT_GIVEN
-    ) -> list[models.Automation]:
+    def read_by_name(self, name: str, *, timeout: Timeout = NOT_GIVEN) -> list[models.Automation]:
         """Every automation named ``name`` (names need not be unique); empty if none."""
         label = "automations.read_by_name"
         name = _name(label, "name", name, "pass the automation's name")
@@ -201,9 +199,7 @@ class VariablesLookups(APIResource):
         """The value of the variable ``name``, or ``default`` when there is no such variable."""
         name = _name("variables.get", "name", name, "pass the variable's name")
         try:
-            response = self._request(
-                "GET", f"/variables/name/{path_param(name)}", timeout=timeout
-            )
+            response = self._request("GET", f"/variables/name/{path_param(name)}", timeout=timeout)
         except NotFoundError:
             return default
         return decode(response, models.Variable).value

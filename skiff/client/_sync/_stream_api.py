@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from skiff.client import _stream_base as sb
+from skiff.client._generated import models
 from skiff.client._sync._resource import APIResource
 from skiff.client._sync._streams import EventSubscription, LogSubscription
-from skiff.client._generated import models
 from skiff.client._types import NOT_GIVEN, NotGiven
 
 __all__ = ["EventStreams", "LogStreams"]

@@ -288,9 +288,7 @@ class EventSubscription(Subscription[sb.StreamEvent]):
     def _filter(self) -> dict[str, Any]:
         return sb.events_filter(self._payload, self._last, self._first_at - sb.RESUME_MARGIN)
 
-    def _missed(
-        self, since: _dt.datetime, until: _dt.datetime
-    ) -> Iterator[sb.StreamEvent]:
+    def _missed(self, since: _dt.datetime, until: _dt.datetime) -> Iterator[sb.StreamEvent]:
         query = sb.window_filter(self._payload, "occurred", ("since", "until"), since, until)
         response = self._transport.request(
             "POST", "/events/filter", json={"filter": query, "limit": 50}

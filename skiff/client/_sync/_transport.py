@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import msgspec
-from tenacity import Retrying, RetryCallState, retry_if_exception
+from tenacity import RetryCallState, Retrying, retry_if_exception
 
 from skiff._exceptions import (
     APIConnectionError,

@@ -1,0 +1,38 @@
+"""The error tree: one root, drawn whole in skiff/_exceptions.py's docstring."""
+
+from __future__ import annotations
+
+import importlib
+
+import skiff
+import skiff._exceptions as tree
+from skiff import SkiffError
+
+
+def _all_subclasses(cls: type) -> set[type]:
+    out = set()
+    for sub in cls.__subclasses__():
+        out |= {sub} | _all_subclasses(sub)
+    return out
+
+
+def test_every_skiff_error_is_drawn_in_the_tree() -> None:
+    # Import every module that defines errors, so their classes are registered.
+    for module in ("skiff.client", "skiff.runtime", "skiff.blocks"):
+        importlib.import_module(module)
+    names = {
+        cls.__name__ for cls in _all_subclasses(SkiffError) if cls.__module__.startswith("skiff")
+    }
+    assert {"OrchestrationError", "FlowRunAborted", "RunTimeoutError", "BlockError"} <= names
+    doc = tree.__doc__ or ""
+    missing = sorted(name for name in names if f" {name} " not in doc and f"─ {name}" not in doc)
+    assert not missing, f"not drawn in skiff/_exceptions.py's docstring: {missing}"
+
+
+def test_old_import_path_gives_the_same_classes() -> None:
+    from skiff.client import _exceptions as old
+
+    for name in tree.__all__:
+        assert getattr(old, name) is getattr(tree, name)
+    assert old.error_class_for_status(404) is tree.NotFoundError
+    assert skiff.UnsupportedByServerError is tree.UnsupportedByServerError
