@@ -327,11 +327,13 @@ class DeadlineGuard:
         self.fired = threading.Event()
         self._cancelled = threading.Event()
         self._lock = threading.Lock()
+        self._span = 0.0  # seconds the call had left when the guard was armed
 
     def start(self, handle: RunHandle) -> None:
         """Arm the guard for this run (the engine's ``on_start``); no-op without a deadline."""
         if self.deadline is None:
             return
+        self._span = self.deadline - time.monotonic()
         # A daemon thread never keeps a finished process alive.
         watcher = threading.Thread(
             target=self._watch, args=(handle, self.deadline), daemon=True, name="skiff-guard"
@@ -346,10 +348,15 @@ class DeadlineGuard:
             self._cancelled.set()
 
     def lead(self, handle: RunHandle) -> float:
-        """How long before the deadline the guard fires, at the latency seen now."""
+        """How long before the deadline the guard fires, at the latency seen now.
+
+        Never more than half the time the call had when armed: one slow request must not
+        end a run before its body had a chance.
+        """
         from skiff.runtime._budget import LATENCY_FACTOR
 
-        return max(self.margin, LATENCY_FACTOR * handle.latency())
+        wanted = max(self.margin, LATENCY_FACTOR * handle.latency())
+        return min(wanted, max(self.margin, self._span / 2))
 
     def flush_budget(self, flush_timeout: float = math.inf) -> float:
         """Seconds a flush may take now: ``min(flush_timeout, deadline - flush_margin - now)``."""

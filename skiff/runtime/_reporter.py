@@ -68,7 +68,7 @@ from skiff._exceptions import (
     ReportingError,
 )
 from skiff.client._base import decode
-from skiff.client._retry import retry_delay, should_retry
+from skiff.client._retry import parse_retry_after, retry_delay, should_retry
 from skiff.runtime import _spool
 from skiff.runtime._budget import Latency, requests_needed
 from skiff.runtime._items import (
@@ -104,6 +104,7 @@ SEND_AT_ITEMS = 1000  # send without waiting for the interval once this many are
 MAX_BATCH = 500  # reports per POST /events or POST /logs/
 TAKE_AT_ONCE = 2 * MAX_BATCH  # reports per round of the sender, so urgent ones get a turn
 MIN_REQUEST_TIMEOUT = 0.05
+FLUSH_BACKOFF_CAP = 1.0  # seconds between retries while a flush is waiting
 HANDOFF_GRACE = 0.2  # seconds the sender gets to hand back what it holds before a freeze
 MAX_ORDERING_WAITS = 10  # a create answered 409 while its parent lands is retried this often
 
@@ -141,7 +142,9 @@ class Reporter:
         self._deadlines: list[float] = []
         self._handoff = False
         self._stop = threading.Event()
-        self._retry_wake = threading.Event()
+        # Bumped by every flush and hand-off; a backoff sleep ends when it changes.
+        self._wakes = 0
+        self._attempt_wakes = 0
         self._outage = False
         self._warned_drop = False
         self._errors: list[str] = []
@@ -230,7 +233,7 @@ class Reporter:
         with self._cond:
             self._deadlines.append(deadline)
             self._kick = True
-            self._retry_wake.set()
+            self._wakes += 1
             self._cond.notify_all()
             try:
                 while self._count or self._inflight:
@@ -250,7 +253,7 @@ class Reporter:
         # ``grace`` seconds to hand back what it holds (its requests already end at the
         # deadline), and spool everything. True when nothing is left in memory.
         self._handoff = True
-        self._retry_wake.set()
+        self._wakes += 1
         self._cond.notify_all()
         try:
             end = time.monotonic() + grace
@@ -579,8 +582,12 @@ class Reporter:
             before_sleep=self._before_sleep,
             reraise=True,
         )
+        def attempt() -> Any:
+            self._attempt_wakes = self._wakes  # a flush from now on cuts the next backoff
+            return send(self._timeout())
+
         try:
-            retrying(lambda: send(self._timeout()))
+            retrying(attempt)
         except Exception as exc:
             if again(exc):
                 return UNREACHABLE
@@ -606,20 +613,31 @@ class Reporter:
         left = deadline - time.monotonic()
         return {"timeout": max(MIN_REQUEST_TIMEOUT, min(self.settings.request_timeout, left))}
 
-    @staticmethod
-    def _wait(state: RetryCallState) -> float:
+    def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
         if isinstance(error, Wait):
             return error.delay
-        return retry_delay(state.attempt_number, error, patient=False)
+        delay = retry_delay(state.attempt_number, error, patient=False)
+        if self._deadlines:
+            # A flush is waiting: keep trying often, unless the server asked for longer.
+            asked = None
+            if isinstance(error, APIStatusError):
+                asked = parse_retry_after(error.response.headers.get("retry-after"))
+            delay = min(delay, max(FLUSH_BACKOFF_CAP, asked or 0.0))
+        return delay
 
     def _sleep(self, seconds: float) -> None:
-        # A new flush cuts a backoff short, and so does the deadline of a running one.
-        self._retry_wake.clear()
-        deadline = self.flush_deadline
-        if deadline is not None and deadline > time.monotonic():
-            seconds = min(seconds, deadline - time.monotonic())
-        self._retry_wake.wait(seconds)
+        # A flush that began since the last attempt ends the backoff at once, and the
+        # deadline of a running flush ends it too.
+        end = time.monotonic() + seconds
+        with self._cond:
+            while self._wakes == self._attempt_wakes and not self._stop.is_set():
+                deadline = self.flush_deadline
+                until = min(end, deadline) if deadline is not None else end
+                left = until - time.monotonic()
+                if left <= 0:
+                    return
+                self._cond.wait(min(left, 0.25))
 
     def _before_sleep(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
@@ -646,8 +664,8 @@ class Reporter:
             self._drain(timeout)
         finally:
             self._stop.set()
-            self._retry_wake.set()
             with self._cond:
+                self._wakes += 1
                 self._cond.notify_all()
             self._thread.join(2.0)
             with self._cond:

@@ -206,7 +206,8 @@ def _handler_for(proxy: FaultProxy) -> type[http.server.BaseHTTPRequestHandler]:
                     self.send_header(key, value)
             self.send_header("Content-Length", str(len(reply.content)))
             self.end_headers()
-            self.wfile.write(reply.content)
+            with contextlib.suppress(OSError):  # the client gave up waiting: its loss
+                self.wfile.write(reply.content)
 
         do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
 

@@ -167,6 +167,28 @@ def test_regression_10_lost_logs_response_does_not_duplicate_logs(
     assert len(logs) == len(set(logs)), f"{len(logs)} logs on the server for 20 sent"
 
 
+def test_a_streak_of_503s_does_not_stall_later_flushes(through: FaultProxy, srv: Server) -> None:
+    """Found by the load suite: six 503s on the create (a busy SQLite) made every later
+    invocation of the sandbox wait its whole flush budget, and runs were lost. A flush must
+    wake a backoff that began before it, and retry often while it waits."""
+    through.add("503", r"^/api/flow_runs/$", method="POST", times=6)
+    names = [_name(f"streak{i}") for i in range(3)]
+    took = []
+    for name in names:
+
+        @flow(name=name)
+        def body() -> int:
+            return 1
+
+        started = time.monotonic()
+        body()
+        assert skiff.runtime._flows.flush_before_freeze(10)
+        took.append(time.monotonic() - started)
+    assert took[0] < 8 and max(took[1:]) < 2, took
+    for name in names:
+        assert [r["state_type"] for r in srv.runs_of(name)] == ["COMPLETED"]
+
+
 def test_regression_11_memory_bound_holds_for_rss(tmp_path: Path) -> None:
     """200k buffered logs against a 32 MiB bound: RSS grows by the bound, within 20%."""
     script = textwrap.dedent(
