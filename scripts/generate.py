@@ -168,6 +168,15 @@ class Spec:
     def is_enum(self, name: str) -> bool:
         return "enum" in self.schemas[name]
 
+    def is_mapping(self, name: str) -> bool:
+        """An object schema with no properties, only ``additionalProperties``: a dict."""
+        schema = self.schemas[name]
+        return (
+            schema.get("type") == "object"
+            and not schema.get("properties")
+            and isinstance(schema.get("additionalProperties"), dict)
+        )
+
     def const_props(self, name: str) -> dict[str, Any]:
         """Properties of a schema whose value is fixed (const or single-value enum)."""
         out = {}
@@ -192,7 +201,7 @@ class Spec:
 
     def _struct_members(self, schema: dict[str, Any]) -> list[str]:
         names = [self.ref_name(m) for m in schema.get("anyOf", schema.get("oneOf", []))]
-        return [n for n in names if n and not self.is_enum(n)]
+        return [n for n in names if n and not self.is_enum(n) and not self.is_mapping(n)]
 
     def _find_tagged_unions(self) -> None:
         for union in self._walk_unions(self.data):
@@ -222,7 +231,8 @@ class Spec:
         name = self.ref_name(schema)
         if name:
             kind = "str" if self.is_enum(name) else "object"
-            return TypeRef(prefix + class_name(name), kind, None if kind == "str" else name)
+            struct = None if kind == "str" or self.is_mapping(name) else name
+            return TypeRef(prefix + class_name(name), kind, struct)
         if "anyOf" in schema or "oneOf" in schema:
             return self._union(
                 [self.render(m, prefix) for m in schema.get("anyOf", schema.get("oneOf"))]
@@ -296,7 +306,8 @@ def render_models(spec: Spec, spec_label: str) -> str:
         '"""msgspec models for every schema in the Prefect server\'s OpenAPI spec.\n\n'
         "Object schemas are Structs (``kw_only``, ``omit_defaults``; unknown fields are ignored so\n"
         "newer servers keep working). Fields the schema does not require default to\n"
-        "``msgspec.UNSET`` and are left out of request bodies. Enum schemas are ``Literal`` aliases.\n"
+        "``msgspec.UNSET`` and are left out of request bodies. Enum schemas are ``Literal`` aliases,\n"
+        "and objects with only ``additionalProperties`` (``Resource``) ``dict`` aliases.\n"
         "Unions msgspec cannot decode (several untagged Structs) are typed ``dict[str, Any]``;\n"
         "see scripts/generate.py for the rules.\n"
         '"""\n\n',
@@ -310,8 +321,12 @@ def render_models(spec: Spec, spec_label: str) -> str:
             out.append(f"{class_name(name)} = Literal[{values}]\n")
             out.append(docstring(schema.get("description") or schema.get("title") or name, ""))
             out.append("\n")
+        elif spec.is_mapping(name):
+            out.append(f"{class_name(name)} = {spec.render(schema, '').expr}\n")
+            out.append(docstring(schema.get("description") or schema.get("title") or name, ""))
+            out.append("\n")
     for name, schema in spec.schemas.items():
-        if spec.is_enum(name):
+        if spec.is_enum(name) or spec.is_mapping(name):
             continue
         out.append("\n")
         options = "kw_only=True, omit_defaults=True"
@@ -496,7 +511,7 @@ def add_body(spec: Spec, op: Operation, raw: dict[str, Any], taken: set[str]) ->
         return
     schema = body["content"]["application/json"]["schema"]
     name = spec.ref_name(schema)
-    if name and not spec.is_enum(name):
+    if name and not spec.is_enum(name) and not spec.is_mapping(name):
         model = spec.schemas[name]
         required = set(model.get("required", ()))
         op.body_kind = "model"

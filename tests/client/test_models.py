@@ -135,3 +135,15 @@ def test_generated_code_is_up_to_date() -> None:
             text=True,
         )
         assert result.returncode == 0, result.stderr
+
+
+def test_event_resources_keep_their_labels() -> None:
+    """``Resource`` is ``additionalProperties: string`` in the spec: a dict, not an empty Struct."""
+    raw = (
+        b'{"id": "5f1f2b52-7f7e-4fb3-a1e8-26b5d6ad8a44", "occurred": "2026-01-01T00:00:00Z",'
+        b' "event": "x", "resource": {"prefect.resource.id": "a"},'
+        b' "related": [{"prefect.resource.id": "b", "prefect.resource.role": "flow-run"}]}'
+    )
+    event = msgspec.json.decode(raw, type=models.Event)
+    assert event.resource == {"prefect.resource.id": "a"}
+    assert event.related == [{"prefect.resource.id": "b", "prefect.resource.role": "flow-run"}]

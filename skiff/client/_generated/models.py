@@ -3,7 +3,8 @@
 
 Object schemas are Structs (``kw_only``, ``omit_defaults``; unknown fields are ignored so
 newer servers keep working). Fields the schema does not require default to
-``msgspec.UNSET`` and are left out of request bodies. Enum schemas are ``Literal`` aliases.
+``msgspec.UNSET`` and are left out of request bodies. Enum schemas are ``Literal`` aliases,
+and objects with only ``additionalProperties`` (``Resource``) ``dict`` aliases.
 Unions msgspec cannot decode (several untagged Structs) are typed ``dict[str, Any]``;
 see scripts/generate.py for the rules.
 """
@@ -58,11 +59,23 @@ ObservedStateSort = Literal['NAME_ASC', 'LAST_SEEN_DESC']
 Operator = Literal['and_', 'or_']
 """Operators for combining filter criteria."""
 
+RelatedResource = dict[str, str]
+"""A Resource with a specific role in an Event"""
+
+Resource = dict[str, str]
+"""An observable business object of interest to the user"""
+
+ResourceSpecification = dict[str, str | list[str]]
+"""ResourceSpecification"""
+
 SetStateStatus = Literal['ACCEPT', 'REJECT', 'ABORT', 'WAIT']
 """Enumerates return statuses for setting run states."""
 
 StateType = Literal['SCHEDULED', 'PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED', 'PAUSED', 'CANCELLING']
 """Enumeration of state types."""
+
+TaskRunCount = dict[str, int]
+"""TaskRunCount"""
 
 TaskRunSort = Literal['ID_DESC', 'EXPECTED_START_TIME_ASC', 'EXPECTED_START_TIME_DESC', 'NAME_ASC', 'NAME_DESC', 'NEXT_SCHEDULED_START_TIME_ASC', 'END_TIME_DESC', 'DURATION_DESC', 'DURATION_ASC']
 """Defines task run sorting options."""
@@ -2051,15 +2064,6 @@ class ReceivedEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     related: list[RelatedResource] | msgspec.UnsetType = msgspec.UNSET
     resource: Resource
 
-class RelatedResource(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """A Resource with a specific role in an Event"""
-
-class Resource(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """An observable business object of interest to the user"""
-
-class ResourceSpecification(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """ResourceSpecification"""
-
 class ResultsSettings(msgspec.Struct, kw_only=True, omit_defaults=True):
     """Settings for controlling result storage behavior"""
     default_serializer: str | msgspec.UnsetType = msgspec.UNSET
@@ -2583,9 +2587,6 @@ class TaskRun(msgspec.Struct, kw_only=True, omit_defaults=True):
     task_version: str | msgspec.UnsetType | None = msgspec.UNSET
     total_run_time: float | msgspec.UnsetType = msgspec.UNSET
     updated: _dt.datetime | None
-
-class TaskRunCount(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """TaskRunCount"""
 
 class TaskRunCreate(msgspec.Struct, kw_only=True, omit_defaults=True):
     """Data used by the Prefect REST API to create a task run"""
