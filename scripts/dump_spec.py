@@ -35,6 +35,7 @@ def log(message: str) -> None:
 
 
 def main(argv: list[str]) -> int:
+    """Dump the spec of each version in ``argv`` (default: the one skiff is generated for)."""
     for version in argv or [prefect_server.PREFECT_VERSION]:
         dump(version)
     return 0

@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from skiff.client import AsyncClient, Client, NotFoundError, ValidationError
+from skiff.client._constants import SERVER_VERSION
 from skiff.client._generated import models
 
 
@@ -102,4 +103,4 @@ async def test_async_lookups(prefect_api_url: str) -> None:
         gcl = await c.concurrency_limits_v2.upsert(f"skiff-lk-agcl-{uid}", 2)
         assert gcl.limit == 2
         await c.concurrency_limits_v2.delete(gcl.id)
-        assert await c.server_version() == "3.9.1"
+        assert await c.server_version() == SERVER_VERSION
