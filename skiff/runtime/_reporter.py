@@ -582,6 +582,7 @@ class Reporter:
             before_sleep=self._before_sleep,
             reraise=True,
         )
+
         def attempt() -> Any:
             self._attempt_wakes = self._wakes  # a flush from now on cuts the next backoff
             return send(self._timeout())
