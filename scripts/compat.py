@@ -3,6 +3,7 @@
     python scripts/compat.py                 # run every program under Prefect, (re)write recordings
     python scripts/compat.py --check         # run them again, verify the recordings are unchanged
     python scripts/compat.py basic_flow ...  # only these programs
+    python scripts/compat.py --skiff         # run skiff's side, print N of M and the KNOWN list
 
 Each program in ``tests/compat/programs`` runs with the Prefect server environment's python
 (``scripts/prefect_server.ensure_env``) against a fresh local server (or ``--api-url``),
@@ -32,6 +33,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("programs", nargs="*", help="program names (default: all)")
     parser.add_argument("--check", action="store_true", help="verify, do not write")
     parser.add_argument("--api-url", help="use this server instead of starting a fresh one")
+    parser.add_argument(
+        "--skiff",
+        action="store_true",
+        help="run skiff's side instead and print a new KNOWN for known_differences.py",
+    )
     args = parser.parse_args(argv)
     names = args.programs or harness.programs()
     unknown = sorted(set(names) - set(harness.programs()))
@@ -39,7 +45,8 @@ def main(argv: list[str]) -> int:
         parser.error(f"unknown programs: {', '.join(unknown)}")
 
     t0 = time.monotonic()
-    python = str(prefect_server.ensure_env())
+    python = sys.executable if args.skiff else str(prefect_server.ensure_env())
+    side = "skiff" if args.skiff else "prefect"
     handle = None
     api_url = args.api_url
     if not api_url:
@@ -49,14 +56,20 @@ def main(argv: list[str]) -> int:
     try:
         runs = []
         for name in names:
-            run = harness.run_program(name, "prefect", python, api_url, scratch)
+            run = harness.run_program(name, side, python, api_url, scratch)
             print(f"  ran {name}: exit {run.returncode} in {run.seconds:.1f} s", file=sys.stderr)
             runs.append(run)
         waited = harness.settle(api_url, runs)
         print(f"  server settled after {waited:.1f} s", file=sys.stderr)
         changed = []
+        known: dict[str, str] = {}
         for run in runs:
             record = harness.normalize(run, harness.raw_records(api_url, run))
+            if args.skiff:
+                expected = json.loads((harness.RECORDED / f"{run.program}.json").read_text())
+                if harness.differences(expected, record):
+                    known[run.program] = harness.reason(run, expected, record)
+                continue
             path = harness.RECORDED / f"{run.program}.json"
             text = json.dumps(record, indent=1, sort_keys=True) + "\n"
             if args.check:
@@ -72,6 +85,13 @@ def main(argv: list[str]) -> int:
         if handle is not None:
             handle.stop()
     took = time.monotonic() - t0
+    if args.skiff:
+        print("KNOWN: dict[str, str] = {")
+        for name, why in known.items():
+            print(f"    {name!r}: {why!r},")
+        print("}")
+        print(f"compat: {len(names) - len(known)} identical of {len(names)} ({took:.0f} s)")
+        return 0
     verb = "checked" if args.check else "recorded"
     print(f"compat: {verb} {len(names)} programs under Prefect in {took:.0f} s", file=sys.stderr)
     if args.check and changed:

@@ -579,3 +579,30 @@ def causes(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
             found.append(line)
     order = [c for _, c in CAUSES]
     return sorted(found, key=lambda c: order.index(c) if c in order else len(order))
+
+
+def failure(run: Run, expected_exit: int) -> str | None:
+    """``"fails: <error>"`` when the program exited differently from Prefect's, else None.
+
+    The error is the last line of stderr, without file paths or the exception's module.
+    """
+    if run.returncode == expected_exit:
+        return None
+    lines = [line for line in run.stderr.strip().splitlines() if line.strip()]
+    # The exception line, not a warning the reporter may print at exit after it.
+    errors = [line for line in lines if re.match(r"(\w+\.)*\w+(Error|Exception)\b", line)]
+    last = errors[-1] if errors else lines[-1] if lines else f"exit code {run.returncode}"
+    last = re.sub(r" \(/[^)]*\)", "", last)
+    last = re.sub(r"^(?:\w+\.)+(\w+:)", r"\1", last)
+    return f"fails: {last}"
+
+
+def reason(run: Run, expected: dict[str, Any], actual: dict[str, Any]) -> str:
+    """The reason line for ``known_differences.py``: the failure, then the causes."""
+    consequences = {"exits differently", "prints differently", "flow runs missing"}
+    found = causes(expected, actual)
+    head = failure(run, expected.get("exit_code", 0))
+    if head is None:
+        return "; ".join(found)
+    rest = [c for c in found if c not in consequences and c != "task runs missing"]
+    return f"{head} -- {'; '.join(rest)}"
