@@ -8,7 +8,9 @@ rule that matches decides. A rule fires ``times`` times (None: forever) with pro
 * ``"reset_before"``: reset the connection (RST) without forwarding: the server never saw it;
 * ``"reset_after"``: forward, let the server answer, then reset instead of replying: the
   request was processed but the client never learns it;
-* ``"delay"``: wait ``seconds`` and then forward (latency);
+* ``"delay"``: wait ``seconds`` and then forward (latency); with ``in_transit=True`` a
+  request whose client went away during the wait is not forwarded, as a request still on
+  the wire when its process is killed never arrives;
 * ``"pass"``: forward unchanged (to carve out an exception before a broader rule).
 
 ``refuse()`` closes the listening socket so connections are refused outright, and
@@ -22,6 +24,7 @@ import contextlib
 import http.server
 import random
 import re
+import select
 import socket
 import struct
 import threading
@@ -47,6 +50,7 @@ class Rule:
     probability: float = 1.0
     seconds: float = 0.0
     retry_after: str = "0"
+    in_transit: bool = False
     fired: int = 0
     _pattern: re.Pattern[str] = field(init=False, repr=False)
 
@@ -159,6 +163,17 @@ class _Server(http.server.ThreadingHTTPServer):
             self.connections.discard(request)
 
 
+def _gone(connection: socket.socket) -> bool:
+    """Whether the client closed its side (a peek reads end-of-file or a reset)."""
+    readable, _, _ = select.select([connection], [], [], 0)
+    if not readable:
+        return False
+    try:
+        return connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
 def _reset(connection: socket.socket) -> None:
     # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
     connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -189,6 +204,9 @@ def _handler_for(proxy: FaultProxy) -> type[http.server.BaseHTTPRequestHandler]:
                 return
             if action == "delay" and rule is not None:
                 time.sleep(rule.seconds)
+                if rule.in_transit and _gone(self.connection):
+                    self.close_connection = True
+                    return
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS}
             try:
                 reply = proxy._forward(self.command, self.path, headers, body)

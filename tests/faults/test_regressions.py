@@ -291,9 +291,9 @@ def test_regression_03_killed_at_deadline_is_not_left_running(
     proxy: FaultProxy, srv: Server, lambda_app: Path
 ) -> None:
     """1.5 s per request, more than the 1 s timeout margin: the kill still ends TimedOut."""
-    proxy.add("delay", "", seconds=1.5)
+    proxy.add("delay", "", seconds=1.5, in_transit=True)
     tag = _name("kill")
-    with _emulator(lambda_app, proxy.api_url, timeout=8.0) as emu:
+    with _emulator(lambda_app, proxy.api_url, timeout=15.0) as emu:
         result = emu.invoke("fn", {"tag": tag, "sleep": 60})
     assert result.status == "timeout"
     proxy.clear()
