@@ -78,6 +78,8 @@ def main(argv: list[str]) -> int:
                 if fields:
                     changed.append(run.program)
                     print(f"CHANGED {run.program}: {', '.join(fields)}")
+                    for line in harness.describe(old, record):
+                        print(f"    {line}")
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text)

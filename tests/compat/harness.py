@@ -41,7 +41,7 @@ ROOT = HERE.parents[1]
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 HEX_UUID = re.compile(r"\b[0-9a-f]{32}\b")
 ISO_TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)?")
-ADDR = re.compile(r"0x[0-9a-f]{6,}")
+ADDR = re.compile(r"0x[0-9a-f]{6,}|\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{12}\b")  # id()s
 DURATION = re.compile(r"\b\d+\.\d+\s*(s|sec|secs|seconds)\b")
 GENERATED = re.compile(r"^([a-z]+)-([a-z]+)$")
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}

@@ -35,11 +35,13 @@ def test_generated_names_and_ids_are_normalized_literal_names_kept() -> None:
     assert names.task_run("child-0", "0") == "child-0"
     text = names.text(
         "Beginning flow run 'big-auk' in /tmp/x/prog.py at 2026-12-01T23:48:07.262992Z "
-        "id 1e21b27d-0915-46dc-b9b6-8d9a465178b0 limit compat-db-abc123tag0",
+        "id 1e21b27d-0915-46dc-b9b6-8d9a465178b0 limit compat-db-abc123tag0 "
+        "scope 7f0e10a304a0",
         "/tmp/x/prog.py",
     )
     assert text == (
-        "Beginning flow run '<generated>' in <program> at <time> id <uuid> limit compat-db-<tag>"
+        "Beginning flow run '<generated>' in <program> at <time> id <uuid> limit compat-db-<tag> "
+        "scope <addr>"
     )
 
 
