@@ -21,7 +21,6 @@ model of the same name does not (the models would then reject that server's answ
 from __future__ import annotations
 
 import json
-import keyword
 import re
 import shutil
 import subprocess
@@ -33,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from scripts.generate import py_name  # noqa: E402
 from skiff.client._constants import SERVER_VERSION  # noqa: E402
 
 SPEC_DIR = ROOT / "spec"
@@ -102,51 +102,38 @@ def _refs(node: Any) -> set[str]:
     return found
 
 
+def _reachable(spec: dict[str, Any], roots: set[str]) -> set[str]:
+    """``roots`` and every schema they refer to, transitively."""
+    schemas = spec["components"]["schemas"]
+    todo, seen = set(roots), set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in schemas:
+            continue
+        seen.add(name)
+        todo |= _refs(schemas[name]) - seen
+    return seen
+
+
 def request_schemas(spec: dict[str, Any]) -> set[str]:
     """Names of every schema reachable from a request body."""
-    schemas = spec["components"]["schemas"]
-    todo = set()
+    roots: set[str] = set()
     for item in spec["paths"].values():
         for method in METHODS:
             body = item.get(method, {}).get("requestBody")
             if body:
-                todo |= _refs(body)
-    seen: set[str] = set()
-    while todo:
-        name = todo.pop()
-        if name in seen or name not in schemas:
-            continue
-        seen.add(name)
-        todo |= _refs(schemas[name]) - seen
-    return seen
+                roots |= _refs(body)
+    return _reachable(spec, roots)
 
 
 def response_schemas(spec: dict[str, Any]) -> set[str]:
     """Names of every schema reachable from a response."""
-    schemas = spec["components"]["schemas"]
-    todo = set()
+    roots: set[str] = set()
     for item in spec["paths"].values():
         for method in METHODS:
             for response in item.get(method, {}).get("responses", {}).values():
-                todo |= _refs(response)
-    seen: set[str] = set()
-    while todo:
-        name = todo.pop()
-        if name in seen or name not in schemas:
-            continue
-        seen.add(name)
-        todo |= _refs(schemas[name]) - seen
-    return seen
-
-
-def _py_name(name: str) -> str:
-    # The same rule as scripts/generate.py's py_name, so attribute names line up.
-    out = re.sub(r"\W", "_", name)
-    if out[:1].isdigit():
-        out = "_" + out
-    if keyword.iskeyword(out):
-        out += "_"
-    return out
+                roots |= _refs(response)
+    return _reachable(spec, roots)
 
 
 def _constraints(schema: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -174,7 +161,7 @@ def limits(spec: dict[str, Any]) -> dict[str, list[tuple[str, str, str, Any]]]:
         rows = []
         for prop, sub in schemas[name].get("properties", {}).items():
             for kind, value in _constraints(sub):
-                rows.append((_py_name(prop), prop, kind, value))
+                rows.append((py_name(prop), prop, kind, value))
         if rows:
             out[re.sub(r"\W", "", name)] = rows
     return out

@@ -110,12 +110,7 @@ def unsupported_error(
     lacking = parse_version(req.newest_lacking)
     if version is None or lacking is None or version > lacking:
         return None
-    return UnsupportedByServerError(
-        _message(req, server_version),
-        operation=req.operation,
-        server_version=server_version,
-        required_version=req.oldest_having,
-    )
+    return _unsupported(req, server_version)
 
 
 def route_missing_error(
@@ -132,6 +127,10 @@ def route_missing_error(
         return None
     if version is not None and having is not None and version >= having:
         return None
+    return _unsupported(req, server_version)
+
+
+def _unsupported(req: Requirement, server_version: str | None) -> UnsupportedByServerError:
     return UnsupportedByServerError(
         _message(req, server_version),
         operation=req.operation,
