@@ -16,7 +16,9 @@ a failed create raises :class:`~skiff.ReportingError` instead, before the body r
 A run has one ``idempotency_key`` for its whole life (a random one unless given), and
 every create of it, inline, deferred or replayed from the spool, sends that key: a create
 whose answer was lost never makes a second run. A subflow's stand-in task run is created
-before the child run that points at it, and the child waits for it. When the key given to :func:`run_flow` was already used,
+before the child run that points at it, and the child waits for it.
+
+When the key given to :func:`run_flow` was already used,
 the server returns that run (HTTP 200 instead of 201), and skiff decides by its state
 (the server itself would accept RUNNING again even after COMPLETED, measured):
 
@@ -298,7 +300,7 @@ class _FlowRun:
                 )
                 self.run.dead = True
                 return
-            self.create_may_have_landed = getattr(exc, "maybe_processed", False)
+            self.create_may_have_landed = _reporter.may_have_landed(exc)
             reporter.report_outage(exc)
             self._defer_create()
             return
@@ -338,16 +340,13 @@ class _FlowRun:
         )
         data = decode(reply, Any)
         self.run.resolve(data["id"], data.get("name"), self.reporter.flow_ids.get(self.flow.name))
-        return self._check_existing(reply)
+        return self._check_existing(reply.status_code, data)
 
-    def _check_existing(self, reply: httpx.Response) -> bool:
+    def _check_existing(self, status: int, data: dict[str, Any]) -> bool:
         # HTTP 200 instead of 201: the key named a run that was there before. Only a key the
         # caller gave can name another delivery's run; ours was made by this very run.
-        data = decode(reply, Any)
         self.run.existed = (
-            reply.status_code == 200
-            and self.user_key is not None
-            and not self.create_may_have_landed
+            status == 200 and self.user_key is not None and not self.create_may_have_landed
         )
         if self.run.existed and data.get("state_type") == "COMPLETED":
             self.run.claim_final()  # this call must not report anything for that run
@@ -371,9 +370,9 @@ class _FlowRun:
         self.reporter.put(Item("create", KEEP, build, CONTROL_SIZE))
         self.reporter.kick()
 
-    def _deferred(self, reply: httpx.Response) -> None:
+    def _deferred(self, status: int, data: dict[str, Any]) -> None:
         try:
-            if self._check_existing(reply):
+            if self._check_existing(status, data):
                 self._propose_running(wait=False)
         except OrchestrationError as exc:
             logger.warning(

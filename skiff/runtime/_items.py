@@ -144,13 +144,13 @@ def run_id(run: RunRef | None) -> str | None:
 class CreateSpec(NamedTuple):
     """A flow-run create: ``POST /flows/`` (cached) then ``POST /flow_runs/`` with ``body``.
 
-    ``on_created(response)`` lets the engine look at the answer (it may raise :class:`Wait`).
+    ``on_created(status, data)`` lets the engine look at the decoded answer.
     """
 
     flow_name: str
     body: dict[str, Any]
     run: RunRef
-    on_created: Callable[[httpx.Response], None] | None = None
+    on_created: Callable[[int, dict[str, Any]], None] | None = None
 
 
 class Item:

@@ -91,7 +91,7 @@ if TYPE_CHECKING:
     from skiff.client._settings import Settings
     from skiff.client._sync._transport import Transport
 
-__all__ = ["Reporter", "all_reporters", "close_all", "get"]
+__all__ = ["Reporter", "all_reporters", "close_all", "get", "may_have_landed"]
 
 logger = logging.getLogger("skiff")
 
@@ -115,7 +115,8 @@ def _retryable(error: BaseException) -> bool:
     return isinstance(error, Wait) or should_retry(error)
 
 
-def _may_have_landed(error: BaseException) -> bool:
+def may_have_landed(error: BaseException) -> bool:
+    """Whether a failed request may still have been processed by the server."""
     if isinstance(error, APIConnectionError):
         return error.maybe_processed
     return isinstance(error, APIStatusError) and error.status_code == 502
@@ -562,7 +563,7 @@ class Reporter:
             data = decode(reply, Any)
             spec.run.resolve(data["id"], data.get("name"), self.flow_ids.get(spec.flow_name))
             if spec.on_created is not None:
-                spec.on_created(reply)
+                spec.on_created(reply.status_code, data)
 
         return create
 
@@ -572,7 +573,7 @@ class Reporter:
         """Run one request with tenacity's retries; returns SENT, UNREACHABLE or REFUSED."""
 
         def again(error: BaseException) -> bool:
-            return _retryable(error) and not (at_most_once and _may_have_landed(error))
+            return _retryable(error) and not (at_most_once and may_have_landed(error))
 
         retrying = Retrying(
             retry=retry_if_exception(again),
