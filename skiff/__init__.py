@@ -34,8 +34,8 @@ from skiff._exceptions import (
 )
 
 if TYPE_CHECKING:
+    from skiff._engine import flow, flush, get_run_logger, task
     from skiff.client import AsyncClient, Client
-    from skiff.runtime import flow, flush, get_run_logger, task
 
 __version__ = "0.1.0"
 
@@ -71,10 +71,10 @@ __all__ = [
 _LAZY = {
     "Client": "skiff.client",
     "AsyncClient": "skiff.client",
-    "flow": "skiff.runtime",
-    "task": "skiff.runtime",
-    "flush": "skiff.runtime",
-    "get_run_logger": "skiff.runtime",
+    "flow": "skiff._engine",
+    "task": "skiff._engine",
+    "flush": "skiff._engine",
+    "get_run_logger": "skiff._engine",
 }
 
 

@@ -2,7 +2,7 @@
 
 This module is the root of the tree: the client's errors are defined here, and the
 runtime's and the blocks' errors (marked below) subclass them where they live: import
-those from ``skiff.runtime`` and ``skiff.blocks``. ``skiff.client._exceptions``
+those from ``skiff._engine`` and ``skiff.blocks``. ``skiff.client._exceptions``
 re-exports this module, so old imports keep working.
 
 The tree::

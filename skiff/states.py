@@ -1,8 +1,8 @@
-"""Run states, as ``skiff.states`` (the same objects as in :mod:`skiff.runtime`)."""
+"""Run states, as ``skiff.states`` (the same objects as in :mod:`skiff._engine`)."""
 
 from __future__ import annotations
 
-from skiff.runtime._states import (
+from skiff._engine._states import (
     Cached,
     Cancelled,
     Completed,

@@ -40,7 +40,7 @@ def api_env(prefect_api_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
 @pytest.fixture(autouse=True)
 def _close_stray_reporters() -> Iterator[None]:
     """Reporters a test pointed at a dead address would make the exit flush wait; close them."""
-    from skiff.runtime import _reporter
+    from skiff._engine import _reporter
 
     before = set(_reporter._reporters)
     yield

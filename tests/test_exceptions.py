@@ -18,7 +18,7 @@ def _all_subclasses(cls: type) -> set[type]:
 
 def test_every_skiff_error_is_drawn_in_the_tree() -> None:
     # Import every module that defines errors, so their classes are registered.
-    for module in ("skiff.client", "skiff.runtime", "skiff.blocks"):
+    for module in ("skiff.client", "skiff._engine", "skiff.blocks"):
         importlib.import_module(module)
     names = {
         cls.__name__ for cls in _all_subclasses(SkiffError) if cls.__module__.startswith("skiff")

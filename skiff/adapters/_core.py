@@ -7,10 +7,10 @@ flow run. Everything else is here and is the same on every platform:
 * bare-or-with-arguments decorator plumbing (:func:`decorate`), with flow keywords passed
   to :func:`skiff.flow` and the common adapter keywords of :data:`COMMON_OPTIONS`;
 * a plain handler becomes the flow run (its call arguments, summarized when they are not
-  JSON, are the run's parameters); an existing :class:`~skiff.runtime.Flow` gets its
+  JSON, are the run's parameters); an existing :class:`~skiff._engine.Flow` gets its
   parameters from the trigger through ``parameters=`` or by signature;
 * the work before the body (creating the run) is bounded by the time left (see
-  :func:`skiff.runtime._budget.start_budget`); past it the body runs and the create waits
+  :func:`skiff._engine._budget.start_budget`); past it the body runs and the create waits
   in the reporter;
 * a deadline guard: a cancellable watcher marks the run TimedOut (or Crashed) and flushes
   before the platform kills the call, ``timeout_margin`` seconds ahead or three request
@@ -78,11 +78,11 @@ from typing import TYPE_CHECKING, Any
 
 from skiff._exceptions import SkiffError, ValidationError
 
-# Imported lazily (not at module import): msgspec, difflib and skiff.runtime, so that
+# Imported lazily (not at module import): msgspec, difflib and skiff._engine, so that
 # importing an adapter stays cheap for a cold start.
 
 if TYPE_CHECKING:
-    from skiff.runtime import Flow, RunHandle
+    from skiff._engine import Flow, RunHandle
 
 __all__ = [
     "COMMON_OPTIONS",
@@ -147,7 +147,7 @@ def parse_options(owner: str, kwargs: Mapping[str, Any], extra: Mapping[str, Any
     """
     import difflib
 
-    from skiff.runtime._options import FLOW_OPTIONS, check_options
+    from skiff._engine._options import FLOW_OPTIONS, check_options
 
     adapter_keys = {**COMMON_OPTIONS, **extra}
     known = FLOW_OPTIONS | set(adapter_keys)
@@ -173,7 +173,7 @@ def parse_options(owner: str, kwargs: Mapping[str, Any], extra: Mapping[str, Any
 
 
 def _check_target(owner: str, target: Any) -> Any:
-    from skiff.runtime import Flow
+    from skiff._engine import Flow
 
     if isinstance(target, Flow):
         return target
@@ -353,14 +353,14 @@ class DeadlineGuard:
         Never more than half the time the call had when armed: one slow request must not
         end a run before its body had a chance.
         """
-        from skiff.runtime._budget import LATENCY_FACTOR
+        from skiff._engine._budget import LATENCY_FACTOR
 
         wanted = max(self.margin, LATENCY_FACTOR * handle.latency())
         return min(wanted, max(self.margin, self._span / 2))
 
     def flush_budget(self, flush_timeout: float = math.inf) -> float:
         """Seconds a flush may take now: ``min(flush_timeout, deadline - flush_margin - now)``."""
-        from skiff.runtime._budget import flush_budget
+        from skiff._engine._budget import flush_budget
 
         return flush_budget(flush_timeout, self.deadline, self.flush_margin)
 
@@ -374,7 +374,7 @@ class DeadlineGuard:
         self._fire(handle)
 
     def _fire(self, handle: RunHandle) -> None:
-        from skiff.runtime._flows import flush_before_freeze
+        from skiff._engine._flows import flush_before_freeze
 
         try:
             with self._lock:
@@ -406,7 +406,7 @@ class _Box:
 class Runner:
     """Runs calls of one decorated handler (or wrapped flow) as flow runs.
 
-    ``target`` is the user's handler or a :class:`~skiff.runtime.Flow`. For a handler,
+    ``target`` is the user's handler or a :class:`~skiff._engine.Flow`. For a handler,
     a flow named after it (or ``name=``) is built whose body calls the handler with the
     call's real arguments, while the run records ``summarize``-d copies as parameters.
     ``wrapped`` is what the adapter's wrapper should ``functools.wraps``.
@@ -419,7 +419,7 @@ class Runner:
         options: Options,
         summarize: Callable[[Any], Any] = summarize,
     ) -> None:
-        from skiff.runtime import Flow
+        from skiff._engine import Flow
 
         self.owner = owner
         self.options = options
@@ -551,7 +551,7 @@ class Runner:
 
     def _after_error(self, exc: BaseException, box: _Box) -> tuple[bool, Any]:
         """Decide after run_flow raised: (True, value) to return, or (False, None) to run bare."""
-        from skiff.runtime import OrchestrationError
+        from skiff._engine import OrchestrationError
 
         if box.error is exc:
             raise exc
@@ -577,7 +577,7 @@ class Runner:
         Async handlers and flows run with ``asyncio.run``. Re-raises the user's exception
         unchanged after the Failed state is flushed.
         """
-        from skiff.runtime import run_flow
+        from skiff._engine import run_flow
 
         try:
             parameters, box, guard = self._prepare(trigger, args, kwargs)
@@ -612,7 +612,7 @@ class Runner:
         """:meth:`run` for async wrappers: awaits the flow in the caller's event loop."""
         import asyncio
 
-        from skiff.runtime import run_flow_async
+        from skiff._engine import run_flow_async
 
         try:
             parameters, box, guard = self._prepare(trigger, args, kwargs)
@@ -660,7 +660,7 @@ async def _maybe_await(value: Any) -> Any:
 
 def _settle(guard: DeadlineGuard) -> None:
     """Flush within the one budget, then spool what is left, before the platform freezes."""
-    from skiff.runtime._flows import flush_before_freeze
+    from skiff._engine._flows import flush_before_freeze
 
     try:
         settings = _settings()

@@ -80,8 +80,8 @@ from skiff.adapters._core import (
 from skiff.client import _constants
 
 if TYPE_CHECKING:
+    from skiff._engine import Flow
     from skiff.adapters._core import Options
-    from skiff.runtime import Flow
 
 __all__ = ["azure_flow", "deadline_seconds", "parse_timespan"]
 
@@ -246,7 +246,7 @@ def _is_function_builder(target: Any) -> bool:
 
 def _signature(target: Any, options: Options) -> tuple[inspect.Signature, bool]:
     """The wrapper's signature (what the worker binds), and whether the function takes context."""
-    from skiff.runtime import Flow
+    from skiff._engine import Flow
 
     arg_name = options.adapter["arg_name"]
     if isinstance(target, Flow):

@@ -77,8 +77,8 @@ from skiff.adapters._core import (
 from skiff.client import _constants
 
 if TYPE_CHECKING:
+    from skiff._engine import Flow
     from skiff.adapters._core import Options
-    from skiff.runtime import Flow
 
 __all__ = ["cloud_event_flow", "deadline_seconds", "http_flow"]
 
@@ -219,7 +219,7 @@ def _describe_event(event: Any, target: str, timeout: float | None) -> Trigger:
 
 
 def _check_handler(owner: str, target: Any, argument: str, parameter: str) -> None:
-    from skiff.runtime import Flow
+    from skiff._engine import Flow
 
     if isinstance(target, Flow):
         return

@@ -102,8 +102,8 @@ def test_timespans_and_deadline_precedence(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_skiff_failures_never_break_the_function(monkeypatch: pytest.MonkeyPatch) -> None:
     from scripts.prefect_server import free_port
+    from skiff._engine import _reporter
     from skiff.adapters import azure
-    from skiff.runtime import _reporter
 
     monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{free_port()}/api")
     monkeypatch.setenv("SKIFF_FLUSH_TIMEOUT", "0.3")

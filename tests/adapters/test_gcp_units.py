@@ -91,7 +91,7 @@ def test_deadline_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
 def dead_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """PREFECT_API_URL where nothing listens, a short flush, and reporters closed afterwards."""
     from scripts.prefect_server import free_port
-    from skiff.runtime import _reporter
+    from skiff._engine import _reporter
 
     monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{free_port()}/api")
     monkeypatch.setenv("SKIFF_FLUSH_TIMEOUT", "0.3")

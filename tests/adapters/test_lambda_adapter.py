@@ -266,7 +266,7 @@ def test_skiff_errors_never_break_the_handler(
 
     monkeypatch.setattr(lam, "describe", broken)
     assert handler({"n": 1}, FakeContext()) == "ok"
-    monkeypatch.setattr("skiff.runtime.run_flow", broken)
+    monkeypatch.setattr("skiff._engine.run_flow", broken)
     with caplog.at_level(logging.ERROR, logger="skiff"):
         assert handler({"n": 2}, FakeContext()) == "ok"
         assert handler({"n": 3}, FakeContext()) == "ok"
@@ -370,7 +370,7 @@ def test_http_flow_parameters_recorded(api_env: str) -> None:
 def test_orchestration_stop_skips_the_handler(
     offline: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from skiff.runtime import FlowRunAborted
+    from skiff._engine import FlowRunAborted
 
     calls: list[Any] = []
 
@@ -382,6 +382,6 @@ def test_orchestration_stop_skips_the_handler(
     def aborted(*args: Any, **kwargs: Any) -> Any:
         raise FlowRunAborted("the run was cancelled")
 
-    monkeypatch.setattr("skiff.runtime.run_flow", aborted)
+    monkeypatch.setattr("skiff._engine.run_flow", aborted)
     assert handler({}, FakeContext()) is None
     assert calls == []

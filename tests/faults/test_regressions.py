@@ -23,8 +23,8 @@ import pytest
 
 import skiff
 from scripts import prefect_server
+from skiff._engine import _reporter, flow, get_run_logger
 from skiff.adapters.aws_lambda.emulator import FunctionConfig, LambdaEmulator
-from skiff.runtime import _reporter, flow, get_run_logger
 from tests.faults.proxy import FaultProxy
 from tests.runtime.conftest import Server, wait_for
 
@@ -112,7 +112,7 @@ def test_regression_05_final_state_is_not_starved_by_logs(
         return "done"
 
     handles: list[Any] = []
-    state = skiff.runtime.run_flow(chatty, {}, on_start=handles.append, return_state=True)
+    state = skiff._engine.run_flow(chatty, {}, on_start=handles.append, return_state=True)
     assert state.is_completed()
     skiff.flush(4)
     run = srv.flow_run(handles[0].flow_run_id)
@@ -159,7 +159,7 @@ def test_regression_10_lost_logs_response_does_not_duplicate_logs(
             get_run_logger().info("once %d", i)
 
     handles: list[Any] = []
-    skiff.runtime.run_flow(body, {}, on_start=handles.append)
+    skiff._engine.run_flow(body, {}, on_start=handles.append)
     assert skiff.flush(20)
     assert through.faults["reset_after"] == 1
     time.sleep(1)
@@ -182,7 +182,7 @@ def test_a_streak_of_503s_does_not_stall_later_flushes(through: FaultProxy, srv:
 
         started = time.monotonic()
         body()
-        assert skiff.runtime._flows.flush_before_freeze(10)
+        assert skiff._engine._flows.flush_before_freeze(10)
         took.append(time.monotonic() - started)
     assert took[0] < 8 and max(took[1:]) < 2, took
     for name in names:
@@ -210,11 +210,11 @@ def test_regression_11_memory_bound_holds_for_rss(tmp_path: Path) -> None:
 
         noisy.fn  # warm imports
         get_run_logger
-        import skiff.runtime._reporter, skiff.client._sync._transport
+        import skiff._engine._reporter, skiff.client._sync._transport
         before = rss()
         noisy()
         after = rss()
-        from skiff.runtime import _reporter
+        from skiff._engine import _reporter
         (reporter,) = _reporter.all_reporters()
         print(json.dumps({"growth": after - before, "buffered": reporter.pending(),
                           "dropped": reporter.dropped}))

@@ -64,8 +64,8 @@ from skiff._exceptions import ValidationError
 from skiff.adapters._core import Runner, Trigger, decorate, log_once, monotonic_deadline, summarize
 
 if TYPE_CHECKING:
+    from skiff._engine import Flow
     from skiff.adapters._core import Options
-    from skiff.runtime import Flow
 
 __all__ = ["lambda_flow", "trigger_type"]
 
@@ -176,7 +176,7 @@ def _sqs_records(fn: Callable[..., Any], event: Any) -> list[Any]:
 
 def _batch_handler(fn: Callable[..., Any]) -> Callable[..., Any]:
     """A handler(event, context) that runs ``fn`` once per SQS record, each as a task run."""
-    from skiff.runtime import get_run_logger, task
+    from skiff._engine import get_run_logger, task
 
     positional = [
         p
@@ -244,7 +244,7 @@ def _batch_handler(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _build(target: Any, options: Options) -> LambdaHandler:
-    from skiff.runtime import Flow
+    from skiff._engine import Flow
 
     if not isinstance(options.adapter["sqs_batch"], bool):
         raise ValidationError(f"{OWNER}: sqs_batch={options.adapter['sqs_batch']!r} must be a bool")

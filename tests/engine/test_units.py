@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import skiff
-from skiff.runtime import (
+from skiff._engine import (
     Flow,
     RunTimeoutError,
     State,

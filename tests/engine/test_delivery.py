@@ -17,12 +17,9 @@ import httpx
 import msgspec
 import pytest
 
-from skiff.client._exceptions import APIConnectionError, APIStatusError
-from skiff.client._retry import retry_delay
-from skiff.client._settings import Settings
-from skiff.runtime import _spool
-from skiff.runtime._budget import Latency, flush_budget, requests_needed, start_budget
-from skiff.runtime._items import (
+from skiff._engine import _spool
+from skiff._engine._budget import Latency, flush_budget, requests_needed, start_budget
+from skiff._engine._items import (
     CONTROL_SIZE,
     INFO_LOG,
     KEEP,
@@ -31,7 +28,10 @@ from skiff.runtime._items import (
     RunRef,
     run_id,
 )
-from skiff.runtime._reporter import Reporter
+from skiff._engine._reporter import Reporter
+from skiff.client._exceptions import APIConnectionError, APIStatusError
+from skiff.client._retry import retry_delay
+from skiff.client._settings import Settings
 
 Handler = Callable[[str, str, dict[str, Any]], httpx.Response]
 

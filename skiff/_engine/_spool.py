@@ -26,7 +26,7 @@ from typing import Any
 
 import msgspec
 
-from skiff.runtime._items import (
+from skiff._engine._items import (
     CONTROL_SIZE,
     KEEP,
     PLACEHOLDER,
@@ -168,7 +168,7 @@ def _orphan(ref: str) -> RunRef:
 def _substitute(
     method: str, path: str, raw: bytes, needed: dict[str, RunRef]
 ) -> Callable[[], tuple[str, str, bytes]]:
-    from skiff.runtime._items import run_id
+    from skiff._engine._items import run_id
 
     def build() -> tuple[str, str, bytes]:
         new_path, new_raw = path, raw

@@ -35,10 +35,10 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from skiff.runtime import _context, _results
-from skiff.runtime._items import EVENT_SIZE, FINAL_TASK_EVENT, TASK_EVENT, Item, run_id
-from skiff.runtime._options import check_options
-from skiff.runtime._states import (
+from skiff._engine import _context, _results
+from skiff._engine._items import EVENT_SIZE, FINAL_TASK_EVENT, TASK_EVENT, Item, run_id
+from skiff._engine._options import check_options
+from skiff._engine._states import (
     Cached,
     Completed,
     Failed,
@@ -49,7 +49,7 @@ from skiff.runtime._states import (
     TimedOut,
     utcnow,
 )
-from skiff.runtime._timeouts import RunTimeoutError, async_deadline, deadline
+from skiff._engine._timeouts import RunTimeoutError, async_deadline, deadline
 
 if TYPE_CHECKING:
     import concurrent.futures
@@ -483,7 +483,7 @@ def _call_sync(run: _TaskRun, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
     token = _context.task_var.set(ctx)
     try:
         if ctx.log_prints:
-            from skiff.runtime._logging import install_print_hook
+            from skiff._engine._logging import install_print_hook
 
             install_print_hook()
         try:
@@ -525,7 +525,7 @@ async def _call_async(run: _TaskRun, args: tuple[Any, ...], kwargs: dict[str, An
     token = _context.task_var.set(ctx)
     try:
         if ctx.log_prints:
-            from skiff.runtime._logging import install_print_hook
+            from skiff._engine._logging import install_print_hook
 
             install_print_hook()
         try:
@@ -572,7 +572,7 @@ class Task(Generic[R]):
 
     ``task(x)`` runs now and returns the value; ``task.submit(x)`` returns a
     :class:`TaskRunFuture`; ``task.map(xs)`` a :class:`FutureList`; ``return_state=True``
-    returns the final :class:`~skiff.runtime.State` instead of the value.
+    returns the final :class:`~skiff._engine.State` instead of the value.
     """
 
     def __init__(self, fn: Callable[..., R], **options: Any) -> None:
@@ -695,7 +695,7 @@ class Task(Generic[R]):
 def task(__fn: Callable[..., Any] | None = None, **options: Any) -> Any:
     """Make a function a task: ``@task`` or ``@task(name=..., retries=..., ...)``.
 
-    Takes Prefect's keyword names (see :data:`skiff.runtime._options.FLOW_OPTIONS`); an
+    Takes Prefect's keyword names (see :data:`skiff._engine._options.FLOW_OPTIONS`); an
     unknown keyword or a bad value raises :class:`~skiff.ValidationError` here.
     """
     if __fn is None:

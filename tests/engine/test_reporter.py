@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 
 from skiff import ReportingError
-from skiff.client._settings import Settings
-from skiff.runtime import _reporter
-from skiff.runtime._items import (
+from skiff._engine import _reporter
+from skiff._engine._items import (
     DEBUG_LOG,
     FINAL_TASK_EVENT,
     INFO_LOG,
@@ -19,7 +18,8 @@ from skiff.runtime._items import (
     WARNING_LOG,
     Item,
 )
-from skiff.runtime._reporter import Reporter
+from skiff._engine._reporter import Reporter
+from skiff.client._settings import Settings
 
 
 class RecordingTransport:

@@ -9,14 +9,14 @@ state types. For adapters (AWS Lambda, GCP, Azure wrappers)::
     RunHandle.flow_run_id / .crash(message, state_name=..., state_type=...)
     flush(timeout=None) -> bool            # before the runtime freezes the process
 
-Reporting is described in ``skiff.runtime._reporter`` (buffering, fail open, drop order),
-``skiff.runtime._flows`` (requests per flow, idempotency, no API URL) and
-``skiff.runtime._tasks`` (events per task run, with measurements).
+Reporting is described in ``skiff._engine._reporter`` (buffering, fail open, drop order),
+``skiff._engine._flows`` (requests per flow, idempotency, no API URL) and
+``skiff._engine._tasks`` (events per task run, with measurements).
 """
 
 from __future__ import annotations
 
-from skiff.runtime._flows import (
+from skiff._engine._flows import (
     Flow,
     FlowRunAborted,
     FlowRunRejected,
@@ -28,8 +28,8 @@ from skiff.runtime._flows import (
     run_flow,
     run_flow_async,
 )
-from skiff.runtime._logging import RunLogger, get_run_logger
-from skiff.runtime._states import (
+from skiff._engine._logging import RunLogger, get_run_logger
+from skiff._engine._states import (
     Cached,
     Cancelled,
     Completed,
@@ -41,8 +41,8 @@ from skiff.runtime._states import (
     StateType,
     TimedOut,
 )
-from skiff.runtime._tasks import FutureList, Task, TaskRunFuture, task, unmapped
-from skiff.runtime._timeouts import RunTimeoutError
+from skiff._engine._tasks import FutureList, Task, TaskRunFuture, task, unmapped
+from skiff._engine._timeouts import RunTimeoutError
 
 __all__ = [
     "Cached",

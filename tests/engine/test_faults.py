@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import skiff
-from skiff.runtime import RunHandle, flow, get_run_logger, run_flow, task
+from skiff._engine import RunHandle, flow, get_run_logger, run_flow, task
 from tests.faults.proxy import FaultProxy
 from tests.runtime.conftest import Server
 

@@ -21,7 +21,7 @@ when ``SEND_AT_ITEMS`` reports are waiting.
 
 Deadlines: while a flush with a deadline runs, every request's timeout is cut to the
 time left, and backoff sleeps end at it. When what is buffered would take longer than
-the time left at the latency seen (:class:`~skiff.runtime._budget.Latency`), the sender
+the time left at the latency seen (:class:`~skiff._engine._budget.Latency`), the sender
 hurries: flow-run creates and states first, then final task events, then other task
 events, then logs from warning down to debug. Logs are sacrificed first.
 
@@ -36,14 +36,14 @@ have no id on the server, so they are sent **at most once**: a log batch whose r
 may have reached the server (reset, timeout after sending) is not sent again.
 
 Memory bound: ``Settings.buffer_max_items`` and ``buffer_max_bytes``, counted with the
-measured per-report cost of :mod:`~skiff.runtime._items`. When full, the oldest report
+measured per-report cost of :mod:`~skiff._engine._items`. When full, the oldest report
 of the lowest class goes first: debug logs, then info logs, then warning-and-above logs,
 then task events that are not final, then final task events. Flow-run creates and
 states are never dropped. Every drop is counted (:attr:`Reporter.dropped`) and the first
 one logs a warning.
 
 Spool: with ``Settings.spool_dir``, what an adapter's flush or the exit hook could not
-send is written there (see :mod:`~skiff.runtime._spool`) and replayed, once, by the next
+send is written there (see :mod:`~skiff._engine._spool`) and replayed, once, by the next
 flow run of this or another process.
 """
 
@@ -60,18 +60,9 @@ from typing import TYPE_CHECKING, Any
 
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
-from skiff._exceptions import (
-    APIConnectionError,
-    APIStatusError,
-    APITimeoutError,
-    ConflictError,
-    ReportingError,
-)
-from skiff.client._base import decode
-from skiff.client._retry import parse_retry_after, retry_delay, should_retry
-from skiff.runtime import _spool
-from skiff.runtime._budget import Latency, requests_needed
-from skiff.runtime._items import (
+from skiff._engine import _spool
+from skiff._engine._budget import Latency, requests_needed
+from skiff._engine._items import (
     DEBUG_LOG,
     FINAL_TASK_EVENT,
     INFO_LOG,
@@ -84,6 +75,15 @@ from skiff.runtime._items import (
     Unresolved,
     Wait,
 )
+from skiff._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    ConflictError,
+    ReportingError,
+)
+from skiff.client._base import decode
+from skiff.client._retry import parse_retry_after, retry_delay, should_retry
 
 if TYPE_CHECKING:
     import httpx
@@ -349,7 +349,7 @@ class Reporter:
             logger.warning(
                 "skiff dropped %d report(s) because %s (drop order: debug logs, info logs, "
                 "other logs, task events; flow-run states are kept); later drops are only "
-                "counted, see skiff.runtime.dropped_reports()",
+                "counted, see skiff._engine.dropped_reports()",
                 n,
                 why,
             )

@@ -7,9 +7,9 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from skiff._engine._items import RunRef
+    from skiff._engine._reporter import Reporter
     from skiff.client._settings import Settings
-    from skiff.runtime._items import RunRef
-    from skiff.runtime._reporter import Reporter
 
 __all__ = ["FlowRunContext", "TaskRunContext", "current_flow", "current_task"]
 

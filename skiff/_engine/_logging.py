@@ -14,8 +14,8 @@ import io
 import logging
 from typing import TYPE_CHECKING, Any
 
-from skiff.runtime import _context
-from skiff.runtime._items import DEBUG_LOG, INFO_LOG, LOG_SIZE, WARNING_LOG, Item, RunRef, run_id
+from skiff._engine import _context
+from skiff._engine._items import DEBUG_LOG, INFO_LOG, LOG_SIZE, WARNING_LOG, Item, RunRef, run_id
 
 if TYPE_CHECKING:
     from collections.abc import MutableMapping

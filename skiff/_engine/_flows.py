@@ -6,7 +6,7 @@ and ``POST /flow_runs/{id}/set_state`` with the final state goes last, from the 
 thread. A warm flow without tasks or logs costs 2 requests (Prefect's client: 8-9).
 
 Creation happens in the caller's thread, once, with no retry, within
-:func:`~skiff.runtime._budget.start_budget` (at most 5 s, and at most a quarter of the time
+:func:`~skiff._engine._budget.start_budget` (at most 5 s, and at most a quarter of the time
 left before an adapter's deadline), so that the run id is known and an orchestration
 answer can stop the run before its body starts. If that fails (server down or slow) the
 body runs anyway (fail open): the create moves to the reporter, which retries it with
@@ -49,6 +49,21 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import msgspec
 
+from skiff._engine import _context, _reporter, _timeouts
+from skiff._engine._budget import start_budget
+from skiff._engine._items import CONTROL_SIZE, KEEP, CreateSpec, Item, RunRef, Wait, run_id
+from skiff._engine._options import check_options
+from skiff._engine._states import (
+    Completed,
+    Crashed,
+    Failed,
+    Running,
+    State,
+    StateType,
+    TimedOut,
+)
+from skiff._engine._tasks import backoff_for, format_run_name, task_key_for
+from skiff._engine._timeouts import RunTimeoutError, async_deadline
 from skiff._exceptions import (
     APIError,
     ReportingError,
@@ -59,21 +74,6 @@ from skiff._exceptions import (
 from skiff.client import _constants
 from skiff.client._base import decode
 from skiff.client._retry import should_retry
-from skiff.runtime import _context, _reporter, _timeouts
-from skiff.runtime._budget import start_budget
-from skiff.runtime._items import CONTROL_SIZE, KEEP, CreateSpec, Item, RunRef, Wait, run_id
-from skiff.runtime._options import check_options
-from skiff.runtime._states import (
-    Completed,
-    Crashed,
-    Failed,
-    Running,
-    State,
-    StateType,
-    TimedOut,
-)
-from skiff.runtime._tasks import backoff_for, format_run_name, task_key_for
-from skiff.runtime._timeouts import RunTimeoutError, async_deadline
 
 if TYPE_CHECKING:
     import contextvars
@@ -389,7 +389,7 @@ class _FlowRun:
         task_run_id = str(uuid.uuid4())
         self.parent_task_run_id = task_run_id
         stand_in = self.parent_task = RunRef()
-        from skiff.runtime._tasks import _edges
+        from skiff._engine._tasks import _edges
 
         body = {
             "id": task_run_id,
@@ -627,7 +627,7 @@ def _enter_body(
     ctx = engine.context()
     token = _context.flow_var.set(ctx)
     if ctx.log_prints:
-        from skiff.runtime._logging import install_print_hook
+        from skiff._engine._logging import install_print_hook
 
         install_print_hook()
     return ctx, token

@@ -10,7 +10,7 @@ import pytest
 import respx
 
 import skiff
-from skiff.runtime import (
+from skiff._engine import (
     FlowRunAborted,
     FlowRunRejected,
     RunHandle,
@@ -285,7 +285,7 @@ def test_async_flow_log_prints_reaches_the_server(api_env: str, server: Server) 
     handles: list[RunHandle] = []
 
     async def main() -> Any:
-        return await skiff.runtime.run_flow_async(shout, {"word": "hi"}, on_start=handles.append)
+        return await skiff._engine.run_flow_async(shout, {"word": "hi"}, on_start=handles.append)
 
     assert asyncio.run(main()) == "hi"
     assert skiff.flush(10)
