@@ -497,8 +497,16 @@ class _FlowRun:
         log_prints = self.flow.options.get("log_prints")
         if log_prints is None:
             log_prints = self.parent.log_prints if self.parent else False
+        info = _context.FlowRun(
+            self.run,
+            self.flow.name,
+            self.parameters,
+            list(self.tags),
+            self.flow.options.get("version"),
+        )
         return _context.FlowRunContext(
             self.flow,
+            info,
             self.run,
             self.reporter,
             self.settings,

@@ -382,16 +382,21 @@ class _TaskRun:
     # ------------------------------------------------------------- lifecycle
     def context(self) -> _context.TaskRunContext:
         """The context object user code and ``cache_key_fn`` see."""
-        flow_run = self.flow.run.id if self.flow is not None else None
         log_prints = self.task.options.get("log_prints")
         if log_prints is None:
             log_prints = self.flow.log_prints if self.flow is not None else False
-        return _context.TaskRunContext(
-            self.task,
-            self.id,
+        info = _context.TaskRun(
+            uuid.UUID(self.id),
+            self.name,
+            self.task.name,
+            self.task.task_key,
+            self.flow.flow_run if self.flow is not None else None,
             self.parameters,
-            str(flow_run) if flow_run else None,
-            bool(log_prints),
+            self.tags,
+        )
+        info.run_count = self.run_count
+        return _context.TaskRunContext(
+            self.task, info, self.parameters, self.flow, bool(log_prints)
         )
 
     def cached(self, ctx: _context.TaskRunContext) -> State | None:
