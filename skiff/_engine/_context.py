@@ -213,7 +213,7 @@ class TaskRunContext:
     ``task`` is the :class:`~skiff.tasks.Task`, ``task_run`` its :class:`TaskRun`.
     """
 
-    __slots__ = ("flow", "log_prints", "parameters", "task", "task_run")
+    __slots__ = ("flow", "log_prints", "parameters", "reporter", "task", "task_run")
 
     def __init__(
         self,
@@ -222,12 +222,14 @@ class TaskRunContext:
         parameters: dict[str, Any],
         flow: FlowRunContext | None,
         log_prints: bool,
+        reporter: Reporter | None,
     ) -> None:
         self.task = task
         self.task_run = task_run
         self.parameters = parameters
         self.flow = flow
         self.log_prints = log_prints
+        self.reporter = reporter
 
     @property
     def task_run_id(self) -> str:

@@ -63,6 +63,7 @@ class RunRef:
         "flow_id",
         "id",
         "lock",
+        "maybe_created",
         "name",
         "ref",
         "resolved",
@@ -77,6 +78,8 @@ class RunRef:
         self.flow_id: str | None = None
         self.existed = False
         self.dead = False
+        # A create of this run may have reached the server although its answer was lost.
+        self.maybe_created = False
         self.final_queued = False
         self.lock = threading.Lock()
         self.resolved = threading.Event()

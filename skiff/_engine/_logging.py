@@ -1,32 +1,49 @@
 """Run loggers: stdlib logging whose records also go to the server as run logs.
 
-:func:`get_run_logger` returns a :class:`logging.LoggerAdapter` over the ``skiff.flow_runs``
-or ``skiff.task_runs`` logger. Each record at INFO or above (the loggers' level unless you
-set another) is buffered for ``POST /logs/`` with the run ids, and then handled by stdlib
-logging as usual. ``log_prints=True`` sends ``print`` output the same way: ``builtins.print``
-is wrapped once, and the wrapper only logs while such a run is active in this context.
+The loggers carry Prefect's names, ``prefect.flow_runs`` and ``prefect.task_runs``, so a
+run's logs look the same in the UI whichever SDK wrote them; the engine's own lines
+("Beginning flow run ...", "Finished in state ...") go through the same loggers.
+:func:`get_run_logger` returns a :class:`RunLogger` for the current run. Each record at
+INFO or above (the loggers' level unless you set another) is buffered for ``POST /logs/``
+and handled by stdlib logging as usual.
+
+``log_prints=True`` sends ``print`` output to the run's log instead of stdout, as
+Prefect does: :func:`patch_print` swaps ``builtins.print`` only while such a run is
+active, and puts the original back when the last one ends.
 """
 
 from __future__ import annotations
 
 import builtins
+import contextlib
+import datetime
 import io
 import logging
+import sys
+import threading
+import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from skiff._engine import _context
+from skiff._engine._errors import MissingContextError
 from skiff._engine._items import DEBUG_LOG, INFO_LOG, LOG_SIZE, WARNING_LOG, Item, RunRef, run_id
+from skiff._engine._wire import LogBody
 
 if TYPE_CHECKING:
     from collections.abc import MutableMapping
 
-__all__ = ["RunLogger", "get_run_logger", "install_print_hook"]
+    from skiff._engine._reporter import Reporter
 
-_flow_logger = logging.getLogger("skiff.flow_runs")
-_task_logger = logging.getLogger("skiff.task_runs")
-for _logger in (_flow_logger, _task_logger):
+__all__ = ["RunLogger", "flow_run_logger", "get_run_logger", "patch_print", "task_run_logger"]
+
+FLOW_LOGGER = logging.getLogger("prefect.flow_runs")
+TASK_LOGGER = logging.getLogger("prefect.task_runs")
+for _logger in (FLOW_LOGGER, TASK_LOGGER):
     if _logger.level == logging.NOTSET:
         _logger.setLevel(logging.INFO)
+
+_formatter = logging.Formatter()
 
 
 def _log_class(level: int) -> int:
@@ -41,10 +58,15 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
     """A logger bound to one flow or task run; its records are also sent to the server."""
 
     def __init__(
-        self, logger: logging.Logger, flow: _context.FlowRunContext, task_run_id: str | None
+        self,
+        logger: logging.Logger,
+        reporter: Reporter | None,
+        run: RunRef | None,
+        task_run_id: str | None,
     ) -> None:
         super().__init__(logger, {})
-        self._flow = flow
+        self._reporter = reporter
+        self._run = run
         self._task_run_id = task_run_id
 
     def process(
@@ -57,43 +79,37 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         """Log as stdlib does, and buffer the record for the server."""
         if not self.logger.isEnabledFor(level):
             return
-        record = self.logger.makeRecord(
-            self.logger.name, level, "(run)", 0, msg, args, None, func=None, extra=None
-        )
-        message = record.getMessage()
-        if kwargs.get("exc_info"):
-            formatter = logging.Formatter()
-            exc_info = kwargs["exc_info"]
+        message = str(msg) % args if args else str(msg)
+        exc_info = kwargs.get("exc_info")
+        if exc_info:
+            # As stdlib formats it, "NoneType: None" included when nothing is being handled.
             if isinstance(exc_info, BaseException):
                 exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
             elif not isinstance(exc_info, tuple):
-                import sys
-
                 exc_info = sys.exc_info()
-            if exc_info[0] is not None:
-                message = message + "\n" + formatter.formatException(exc_info)
-        send_log(self._flow, self._task_run_id, self.logger.name, level, message, record.created)
+            kwargs["exc_info"] = exc_info
+            message = message + "\n" + _formatter.formatException(exc_info)
+        if self._reporter is not None and kwargs.pop("send_to_api", True):
+            send_log(self._reporter, self._run, self._task_run_id, self.logger.name, level, message)
+        kwargs.pop("send_to_api", None)
         self.logger.log(level, msg, *args, **kwargs)
 
 
 def send_log(
-    flow: _context.FlowRunContext,
+    reporter: Reporter,
+    run: RunRef | None,
     task_run_id: str | None,
     name: str,
     level: int,
     message: str,
-    created: float,
 ) -> None:
-    """Buffer one log line for the server (no-op when the run does not report)."""
-    reporter = flow.reporter
-    if reporter is None:
-        return
-    body = _LogBody(name, level, message, created, flow.run, task_run_id)
+    """Buffer one log line for the server."""
+    body = _PendingLog(name, level, message, time.time(), run, task_run_id)
     reporter.put(Item("log", _log_class(level), body, LOG_SIZE + len(message)))
 
 
-class _LogBody:
-    """A buffered log line; called when sent. A slotted object costs half of a closure."""
+class _PendingLog:
+    """A buffered log line, made into its body when sent (slotted: half a closure's size)."""
 
     __slots__ = ("created", "level", "message", "name", "run", "task_run_id")
 
@@ -103,7 +119,7 @@ class _LogBody:
         level: int,
         message: str,
         created: float,
-        run: RunRef,
+        run: RunRef | None,
         task_run_id: str | None,
     ) -> None:
         self.name = name
@@ -113,70 +129,73 @@ class _LogBody:
         self.run = run
         self.task_run_id = task_run_id
 
-    def __call__(self) -> dict[str, Any]:
-        import datetime
-
+    def __call__(self) -> LogBody:
         stamp = datetime.datetime.fromtimestamp(self.created, datetime.timezone.utc)
-        return {
-            "name": self.name,
-            "level": self.level,
-            "message": self.message,
-            "timestamp": stamp.isoformat(),
-            "flow_run_id": run_id(self.run),
-            "task_run_id": self.task_run_id,
-        }
+        return LogBody(
+            name=self.name,
+            level=self.level,
+            message=self.message,
+            timestamp=stamp.isoformat(),
+            flow_run_id=run_id(self.run),
+            task_run_id=self.task_run_id,
+        )
+
+
+def flow_run_logger(flow: _context.FlowRunContext) -> RunLogger:
+    """The ``prefect.flow_runs`` logger of a flow run."""
+    return RunLogger(FLOW_LOGGER, flow.reporter, flow.run, None)
+
+
+def task_run_logger(
+    reporter: Reporter | None, flow: _context.FlowRunContext | None, task_run_id: str
+) -> RunLogger:
+    """The ``prefect.task_runs`` logger of a task run (``flow`` None: a standalone run)."""
+    return RunLogger(TASK_LOGGER, reporter, flow.run if flow is not None else None, task_run_id)
 
 
 def get_run_logger() -> RunLogger:
     """The logger of the current task run, else of the current flow run.
 
-    Raises :class:`RuntimeError` outside a flow, like Prefect's ``MissingContextError``.
+    Raises :class:`~skiff.exceptions.MissingContextError` outside a run, as Prefect does.
     """
     task = _context.current_task()
+    if task is not None:
+        return task_run_logger(task.reporter, task.flow, task.task_run_id)
     flow = _context.current_flow()
     if flow is None:
-        raise RuntimeError("get_run_logger() was called outside a flow or task run")
-    if task is not None:
-        return RunLogger(_task_logger, flow, task.task_run_id)
-    return RunLogger(_flow_logger, flow, None)
+        raise MissingContextError(
+            "There is no active flow or task run context: call get_run_logger() inside a"
+            " @flow or @task"
+        )
+    return flow_run_logger(flow)
 
 
 _original_print = builtins.print
-_installed = False
+_patches = 0
+_patch_lock = threading.Lock()
 
 
-def _print(*args: Any, **kwargs: Any) -> None:
-    flow = _context.current_flow()
+def _print_as_log(*args: Any, **kwargs: Any) -> None:
     target = kwargs.get("file")
-    if flow is None or not _context.log_prints_active() or target not in (None, _sys_stdout()):
+    if not _context.log_prints_active() or target not in (None, sys.stdout):
         _original_print(*args, **kwargs)
         return
     buffer = io.StringIO()
     _original_print(*args, **{**kwargs, "file": buffer})
-    task = _context.current_task()
-    logger = _task_logger if task is not None else _flow_logger
-    import time
-
-    send_log(
-        flow,
-        task.task_run_id if task else None,
-        logger.name,
-        logging.INFO,
-        buffer.getvalue().rstrip("\n"),
-        time.time(),
-    )
-    _original_print(*args, **kwargs)
+    get_run_logger().info(buffer.getvalue().rstrip())
 
 
-def _sys_stdout() -> Any:
-    import sys
-
-    return sys.stdout
-
-
-def install_print_hook() -> None:
-    """Wrap ``builtins.print`` once, so runs with ``log_prints=True`` send their prints."""
-    global _installed
-    if not _installed:
-        builtins.print = _print
-        _installed = True
+@contextlib.contextmanager
+def patch_print() -> Iterator[None]:
+    """While a ``log_prints`` run is active, ``print`` goes to the run's log."""
+    global _patches
+    with _patch_lock:
+        _patches += 1
+        builtins.print = _print_as_log
+    try:
+        yield
+    finally:
+        with _patch_lock:
+            _patches -= 1
+            if _patches == 0:
+                builtins.print = _original_print

@@ -10,16 +10,33 @@ from typing import Any
 
 from skiff._exceptions import ValidationError
 
-__all__ = ["check_options"]
+__all__ = ["FLOW_OPTIONS", "HOOKS", "TASK_OPTIONS", "check_flow_options", "check_task_options"]
 
+# Prefect 3.9.1's keyword names; ``tags`` on a flow is skiff's own (the run's tags).
 FLOW_OPTIONS = frozenset(
     {
-        "name", "description", "version", "retries", "retry_delay_seconds", "retry_jitter_factor",
-        "timeout_seconds", "tags", "log_prints", "cache_key_fn", "cache_expiration",
-        "task_run_name", "flow_run_name", "persist_result", "result_storage", "on_completion",
-        "on_failure",
+        "name", "version", "flow_run_name", "retries", "retry_delay_seconds", "task_runner",
+        "description", "timeout_seconds", "validate_parameters", "persist_result",
+        "result_storage", "result_serializer", "cache_result_in_memory", "log_prints",
+        "on_completion", "on_failure", "on_cancellation", "on_crashed", "on_running", "tags",
     }
 )  # fmt: skip
+TASK_OPTIONS = frozenset(
+    {
+        "name", "description", "tags", "version", "cache_policy", "cache_key_fn",
+        "cache_expiration", "task_run_name", "retries", "retry_delay_seconds",
+        "retry_jitter_factor", "persist_result", "result_storage", "result_serializer",
+        "result_storage_key", "cache_result_in_memory", "timeout_seconds", "log_prints",
+        "refresh_cache", "on_completion", "on_failure", "on_running", "on_rollback",
+        "on_commit", "retry_condition_fn", "viz_return_value", "asset_deps",
+    }
+)  # fmt: skip
+HOOKS = ("on_completion", "on_failure", "on_cancellation", "on_crashed", "on_running")
+# Accepted for the signature's sake, with Prefect's meaning where skiff has one.
+_UNSUPPORTED = {
+    "on_rollback": "transactions are not supported by skiff",
+    "on_commit": "transactions are not supported by skiff",
+}
 
 
 def _number(owner: str, key: str, value: Any, *, positive: bool = False) -> float:
@@ -41,12 +58,36 @@ def _hooks(owner: str, key: str, value: Any) -> tuple[Callable[..., Any], ...]:
     return hooks
 
 
-def check_options(owner: str, options: dict[str, Any]) -> dict[str, Any]:
-    """Validate and normalise decorator options; raises :class:`~skiff.ValidationError`."""
-    unknown = set(options) - FLOW_OPTIONS
+def check_flow_options(owner: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Validate and normalise ``@flow`` options; raises :class:`~skiff.ValidationError`."""
+    return _check(owner, options, FLOW_OPTIONS)
+
+
+def check_task_options(owner: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Validate and normalise ``@task`` options; raises :class:`~skiff.ValidationError`."""
+    return _check(owner, options, TASK_OPTIONS)
+
+
+def _delays(owner: str, delay: Any) -> Any:
+    if callable(delay):
+        # Prefect's form: a function of the retry count giving the list of delays.
+        return delay
+    if isinstance(delay, (list, tuple)):
+        if not delay:
+            raise ValidationError(f"{owner}: retry_delay_seconds=[] needs at least one delay")
+        # Kept as given (1 stays 1): Prefect's retry log line shows the value itself.
+        for d in delay:
+            _number(owner, "retry_delay_seconds", d)
+        return list(delay)
+    _number(owner, "retry_delay_seconds", delay)
+    return delay
+
+
+def _check(owner: str, options: dict[str, Any], known: frozenset[str]) -> dict[str, Any]:
+    unknown = set(options) - known
     if unknown:
         key = sorted(unknown)[0]
-        close = difflib.get_close_matches(key, FLOW_OPTIONS, n=1)
+        close = difflib.get_close_matches(key, known, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ValidationError(f"{owner}: unknown keyword argument {key!r}{hint}")
     out = dict(options)
@@ -58,14 +99,13 @@ def check_options(owner: str, options: dict[str, Any]) -> dict[str, Any]:
         isinstance(retries, bool) or not isinstance(retries, int) or retries < 0
     ):
         raise ValidationError(f"{owner}: retries={retries!r} must be a whole number >= 0")
-    delay = out.get("retry_delay_seconds")
-    if delay is not None:
-        if isinstance(delay, (list, tuple)):
-            if not delay:
-                raise ValidationError(f"{owner}: retry_delay_seconds=[] needs at least one delay")
-            out["retry_delay_seconds"] = [_number(owner, "retry_delay_seconds", d) for d in delay]
-        else:
-            out["retry_delay_seconds"] = _number(owner, "retry_delay_seconds", delay)
+    for key, why in _UNSUPPORTED.items():
+        if out.get(key):
+            from skiff._engine._errors import NotSupportedError
+
+            raise NotSupportedError(f"{owner}: {key}: {why}")
+    if out.get("retry_delay_seconds") is not None:
+        out["retry_delay_seconds"] = _delays(owner, out["retry_delay_seconds"])
     if out.get("retry_jitter_factor") is not None:
         out["retry_jitter_factor"] = _number(
             owner, "retry_jitter_factor", out["retry_jitter_factor"]
@@ -88,19 +128,20 @@ def check_options(owner: str, options: dict[str, Any]) -> dict[str, Any]:
             out["cache_expiration"] = expiration.total_seconds()
         else:
             out["cache_expiration"] = _number(owner, "cache_expiration", expiration)
-    if out.get("cache_key_fn") is not None and not callable(out["cache_key_fn"]):
-        raise ValidationError(f"{owner}: cache_key_fn must be callable")
+    for key in ("cache_key_fn", "retry_condition_fn"):
+        if out.get(key) is not None and not callable(out[key]):
+            raise ValidationError(f"{owner}: {key} must be callable")
     for key in ("task_run_name", "flow_run_name"):
         value = out.get(key)
         if value is not None and not (isinstance(value, str) or callable(value)):
             raise ValidationError(f"{owner}: {key} must be a template string or a callable")
-    for key in ("on_completion", "on_failure"):
+    for key in HOOKS:
         if out.get(key) is not None:
             out[key] = _hooks(owner, key, out[key])
     storage = out.get("result_storage")
     if storage is not None and not isinstance(storage, str):
         raise ValidationError(f"{owner}: result_storage must be a folder path (str)")
-    for key in ("log_prints", "persist_result"):
+    for key in ("log_prints", "persist_result", "validate_parameters", "refresh_cache"):
         if out.get(key) is not None and not isinstance(out[key], bool):
             raise ValidationError(f"{owner}: {key}={out[key]!r} must be True or False")
     return out

@@ -30,8 +30,9 @@ tenacity for as long as the process lives, or until a flush's deadline; the firs
 failure of an outage logs ONE warning on the ``skiff`` logger. Any other error status is
 final: that request's reports are dropped (counted). Nothing blocks the user.
 
-Delivery: creates carry one idempotency key for the run's whole life and task-run
-events their own ids, so both are retried after any failure without duplicates. Logs
+Delivery: a create whose answer was lost is looked up by its marker before it is sent
+again, and task-run events carry their own ids, so both are retried after any failure
+without duplicates. Logs
 have no id on the server, so they are sent **at most once**: a log batch whose request
 may have reached the server (reset, timeout after sending) is not sent again.
 
@@ -51,6 +52,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import datetime
 import heapq
 import logging
 import threading
@@ -75,6 +77,7 @@ from skiff._engine._items import (
     Unresolved,
     Wait,
 )
+from skiff._engine._wire import CREATE_MARKER
 from skiff._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -82,7 +85,7 @@ from skiff._exceptions import (
     ConflictError,
     ReportingError,
 )
-from skiff.client._base import decode
+from skiff.client._base import decode, encode
 from skiff.client._retry import parse_retry_after, retry_delay, should_retry
 
 if TYPE_CHECKING:
@@ -107,6 +110,8 @@ MIN_REQUEST_TIMEOUT = 0.05
 FLUSH_BACKOFF_CAP = 1.0  # seconds between retries while a flush is waiting
 HANDOFF_GRACE = 0.2  # seconds the sender gets to hand back what it holds before a freeze
 MAX_ORDERING_WAITS = 10  # a create answered 409 while its parent lands is retried this often
+# How far back a create whose answer was lost is looked for.
+RECOVER_WINDOW = datetime.timedelta(hours=6)
 
 SENT, UNREACHABLE, REFUSED = "sent", "unreachable", "refused"
 
@@ -196,11 +201,18 @@ class Reporter:
         return response
 
     def create_flow_run(
-        self, flow_name: str, body: dict[str, Any], *, deadline: float | None = None
+        self,
+        flow_name: str,
+        body: dict[str, Any],
+        *,
+        deadline: float | None = None,
+        recover: bool = False,
     ) -> httpx.Response:
         """``POST /flows/`` (once per name) and ``POST /flow_runs/``, without retries.
 
-        With ``deadline`` (a :func:`time.monotonic` time) both requests together end by it.
+        With ``deadline`` (a :func:`time.monotonic` time) the requests together end by it.
+        ``recover``: an earlier attempt may have created the run, so look for the run
+        carrying this body's create marker first, and answer with it if it is there.
         """
         flow_id = self.flow_ids.get(flow_name)
         if flow_id is None:
@@ -208,6 +220,10 @@ class Reporter:
                 "POST", "/flows/", json={"name": flow_name}, retry=False, **_until(deadline)
             )
             flow_id = self.flow_ids[flow_name] = decode(reply, Any)["id"]
+        if recover:
+            found = self._find_created(flow_id, body, deadline)
+            if found is not None:
+                return found
         return self.request(
             "POST",
             "/flow_runs/",
@@ -215,6 +231,33 @@ class Reporter:
             retry=False,
             **_until(deadline),
         )
+
+    def _find_created(
+        self, flow_id: str, body: dict[str, Any], deadline: float | None
+    ) -> httpx.Response | None:
+        import httpx
+
+        marker = (body.get("context") or {}).get(CREATE_MARKER)
+        if marker is None:
+            return None
+        since = datetime.datetime.now(datetime.timezone.utc) - RECOVER_WINDOW
+        reply = self.request(
+            "POST",
+            "/flow_runs/filter",
+            json={
+                "flows": {"id": {"any_": [flow_id]}},
+                "flow_runs": {"expected_start_time": {"after_": since.isoformat()}},
+                "sort": "EXPECTED_START_TIME_DESC",
+                "limit": 200,
+            },
+            retry=False,
+            **_until(deadline),
+        )
+        for run in decode(reply, list[dict[str, Any]]):
+            if (run.get("context") or {}).get(CREATE_MARKER) == marker:
+                # Our own earlier attempt landed: answer as its create would have (201).
+                return httpx.Response(201, content=encode(run), request=reply.request)
+        return None
 
     def flush(self, timeout: float | None = None, *, spool_rest: bool = False) -> bool:
         """Send everything buffered; True when nothing is left. ``None`` means flush_timeout.
@@ -553,7 +596,12 @@ class Reporter:
         def create(timeout: dict[str, Any]) -> None:
             deadline = time.monotonic() + timeout["timeout"] if timeout else None
             try:
-                reply = self.create_flow_run(spec.flow_name, spec.body, deadline=deadline)
+                reply = self.create_flow_run(
+                    spec.flow_name, spec.body, deadline=deadline, recover=spec.run.maybe_created
+                )
+            except APIConnectionError as exc:
+                spec.run.maybe_created = spec.run.maybe_created or exc.maybe_processed
+                raise
             except ConflictError:
                 # The parent task run this child points at may not have landed yet.
                 waits[0] += 1

@@ -8,8 +8,9 @@ JSON list of records, in the order the runs produced them::
 
 A run the server had not given an id yet appears as ``skiff-ref-REF`` in paths and
 bodies; the replaying process puts in the id that its replay of the create returned.
-Creates carry the run's idempotency key, and task-run events their own ids, so a create
-or an event that did reach the server before it was spooled is not duplicated.
+A replayed create first looks for the run its marker names, and task-run events carry
+their own ids, so a create or an event that did reach the server before it was spooled
+is not duplicated.
 
 Exactly once: a process claims a file by renaming it (atomic, so one process wins), reads
 it and deletes it at once. What it then cannot send goes to its own spool again.
@@ -145,6 +146,8 @@ def to_items(records: list[dict[str, Any]]) -> list[Item]:
     for record in records:
         if record.get("op") == "create":
             run = refs.setdefault(record["ref"], RunRef(ref=record["ref"]))
+            # The process that spooled it may have sent it before: look before creating.
+            run.maybe_created = True
             spec = CreateSpec(record["flow"], record["body"], run)
             items.append(Item("create", KEEP, _const(spec), CONTROL_SIZE))
             continue

@@ -20,6 +20,8 @@ ENV_BUFFER_MAX_ITEMS = "SKIFF_BUFFER_MAX_ITEMS"
 ENV_SPOOL_DIR = "SKIFF_SPOOL_DIR"
 ENV_STRICT = "SKIFF_STRICT"
 ENV_REPORTING = "SKIFF_REPORTING"
+# One event per fast task instead of Prefect's three, for very large flows.
+ENV_LEAN_TASK_EVENTS = "SKIFF_LEAN_TASK_EVENTS"
 ENV_BLOCK_KEY = "SKIFF_BLOCK_KEY"
 
 # Serverless deadlines (seconds). Google Cloud Functions (1st gen) and Cloud Run set theirs.

@@ -99,6 +99,7 @@ class Settings:
     spool_dir: str | None = None
     strict: bool = False
     reporting: bool = True
+    lean_task_events: bool = False
 
     @classmethod
     def load(
@@ -162,4 +163,5 @@ _SOURCES: dict[str, tuple[str, Any]] = {
     "spool_dir": (c.ENV_SPOOL_DIR, _parse_str),
     "strict": (c.ENV_STRICT, _parse_bool),
     "reporting": (c.ENV_REPORTING, _parse_bool),
+    "lean_task_events": (c.ENV_LEAN_TASK_EVENTS, _parse_bool),
 }

@@ -1,0 +1,356 @@
+"""The flow engine: one flow run's lifecycle, shared by the sync and async drivers.
+
+The shape is Prefect's ``flow_engine.py``: ``start()`` (create the run PENDING, validate
+the parameters, Running), a loop while the run is running (``run_context()`` around one
+call of the function, then ``handle_success``/``handle_exception``/``handle_timeout``),
+and the final state; the drivers at the bottom are the only code that differs between
+sync and async flows. The server side (create, takeover, states) is
+:mod:`skiff._engine._flow_runs`.
+
+Retries are the server's, as in Prefect: a failure is proposed as Failed, and the server
+moves a run with retries left to AwaitingRetry; the engine, knowing the same policy,
+logs Prefect's "Received non-final state 'AwaitingRetry' ..." line, proposes Running
+again (the server holds it until the retry delay is over) and calls the function again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from skiff._engine import _context, _reporter, _tags
+from skiff._engine._base import format_run_name, hook_name, retry_delay
+from skiff._engine._flow_runs import FlowRunServer, RunHandle, takeover_id
+from skiff._engine._items import RunRef
+from skiff._engine._logging import flow_run_logger, patch_print
+from skiff._engine._states import Crashed, Failed, Pending, Running, State, return_value_to_state
+from skiff._engine._timeouts import FlowRunTimeoutError, async_deadline, deadline
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from skiff._engine._flows import Flow
+
+__all__ = ["FlowRunEngine", "run_flow_async_engine", "run_flow_sync_engine"]
+
+
+class FlowRunEngine:
+    """One flow run from Pending to its final state."""
+
+    def __init__(
+        self,
+        flow: Flow[Any],
+        parameters: dict[str, Any],
+        *,
+        flow_run_id: uuid.UUID | str | None = None,
+        idempotency_key: str | None = None,
+        labels: dict[str, Any] | None = None,
+        tags: Sequence[str] = (),
+        deadline: float | None = None,
+        wait_for: Any = None,
+    ) -> None:
+        from skiff.client._settings import Settings
+
+        self.flow = flow
+        self.settings = Settings.load()
+        self.parent = _context.current_flow()
+        self.wait_for = wait_for
+        reporter = None
+        if self.settings.reporting:
+            self.settings.require_api_url()
+            reporter = _reporter.get(self.settings)
+        takeover = takeover_id(flow_run_id, self.parent)
+        self.run = RunRef(takeover)
+        run_tags = sorted({*flow.tags, *tags, *_tags.current_tags()})
+        info = _context.FlowRun(self.run, flow.name, parameters, run_tags, flow.version)
+        self.ctx = _context.FlowRunContext(
+            flow,
+            info,
+            self.run,
+            reporter,
+            self.settings,
+            parameters,
+            tuple(run_tags),
+            self._log_prints(),
+            flow.task_runner.duplicate(),
+        )
+        self.server = FlowRunServer(
+            flow,
+            self.ctx,
+            self.parent,
+            takeover=takeover,
+            idempotency_key=idempotency_key,
+            labels=labels,
+            deadline=deadline,
+        )
+        self.handle = RunHandle(self.run, reporter)
+        self.logger = flow_run_logger(self.ctx)
+        self.state: State = Pending()
+        info.state = self.state
+        self.value: Any = None
+        self.raised: BaseException | None = None
+        self.attempts = 0
+
+    def _log_prints(self) -> bool:
+        log_prints = self.flow.options.get("log_prints")
+        if log_prints is None:
+            return self.parent.log_prints if self.parent is not None else False
+        return bool(log_prints)
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The run's parameters (validated, and from the server for a takeover)."""
+        return self.ctx.parameters
+
+    def log(self, level: int, message: str, *args: Any, exc_info: Any = None) -> None:
+        """One of the engine's log lines, on ``prefect.flow_runs``."""
+        self.logger.log(level, message, *args, exc_info=exc_info)
+
+    # ------------------------------------------------------------------ lifecycle
+    @contextlib.contextmanager
+    def start(self, on_start: Callable[[RunHandle], None] | None = None) -> Iterator[None]:
+        """Create the run, validate its parameters, enter Running; at the end, finish it."""
+        token = _context.flow_var.set(self.ctx)
+        try:
+            self._name_run()
+        finally:
+            _context.flow_var.reset(token)
+        self.server.start()  # the one round trip before the body; may raise OrchestrationError
+        try:
+            if self._validate():
+                self.set_state(Running(), send=False)  # the server side queued it already
+                if on_start is not None:
+                    on_start(self.handle)
+            yield
+        except BaseException as exc:
+            if not self.state.is_final():
+                self._crash(exc)
+            raise
+        finally:
+            self._finish()
+
+    def _name_run(self) -> None:
+        template = self.flow.options.get("flow_run_name")
+        if template:
+            self.run.name = format_run_name(template, self.ctx.parameters, "flow_run_name")
+
+    def _validate(self) -> bool:
+        if not self.flow.should_validate_parameters:
+            return True
+        try:
+            self.ctx.parameters = self.flow.validate_parameters(self.ctx.parameters)
+            self.ctx.flow_run.parameters = self.ctx.parameters
+            return True
+        except Exception as exc:
+            message = "Validation of flow parameters failed with error:"
+            self.log(logging.ERROR, "%s %s", message, exc)
+            self.raised = exc
+            self._final(Failed(f"{message} {type(exc).__name__}: {exc}", data=exc))
+            return False
+
+    def is_running(self) -> bool:
+        """Whether the function is due to be called (again)."""
+        return self.state.is_running()
+
+    @contextlib.contextmanager
+    def run_context(self, *, sync_timeout: bool = True) -> Iterator[None]:
+        """Around one call: the run's context, tags, print patch, timeout, and outcome."""
+        self.attempts += 1
+        self.ctx.flow_run.run_count = max(self.ctx.flow_run.run_count, self.attempts)
+        token = _context.flow_var.set(self.ctx)
+        tags_token = _tags.enter(frozenset(self.ctx.tags))
+        try:
+            with contextlib.ExitStack() as stack:
+                if self.ctx.log_prints:
+                    stack.enter_context(patch_print())
+                kind = "subflow" if self.parent is not None else "flow"
+                self.log(
+                    logging.INFO,
+                    f"Beginning {kind} run {self.run.name!r} for flow {self.flow.name!r}",
+                )
+                timeout = self.flow.timeout_seconds
+                if sync_timeout and timeout is not None:
+                    stack.enter_context(deadline(timeout, FlowRunTimeoutError))
+                yield
+        except TimeoutError as exc:
+            self.handle_timeout(exc)
+        except Exception as exc:
+            self.log(logging.ERROR, "Encountered exception during execution: %r", exc, exc_info=exc)
+            self.handle_exception(exc)
+        finally:
+            _tags.leave(tags_token)
+            _context.flow_var.reset(token)
+
+    def call(self) -> Any:
+        """Call the flow's function with the run's parameters."""
+        return self.flow.call(self.ctx.parameters)
+
+    def handle_success(self, value: Any) -> None:
+        """The returned value (futures resolved to states) makes the final state."""
+        from skiff._engine._futures import resolve_futures_to_states
+
+        self._wait_for_tasks()
+        resolved = resolve_futures_to_states(value)
+        terminal = return_value_to_state(resolved)
+        if terminal.is_failed() and self._retry(terminal):
+            return
+        self.value = resolved
+        self._final(terminal)
+
+    def handle_exception(self, exc: Exception) -> None:
+        """A retry when retries are left, else Failed."""
+        self._wait_for_tasks()
+        state = Failed(f"Flow run encountered an exception: {type(exc).__name__}: {exc}", data=exc)
+        if self._retry(state):
+            return
+        self.raised = exc
+        self._final(state)
+
+    def handle_timeout(self, exc: TimeoutError) -> None:
+        """A retry when retries are left, else TimedOut (type FAILED)."""
+        self._wait_for_tasks()
+        if isinstance(exc, FlowRunTimeoutError):
+            message = f"Flow run exceeded timeout of {self.flow.timeout_seconds} second(s)"
+        else:
+            message = f"Flow run failed due to timeout: {exc!r}"
+        self.log(logging.ERROR, message)
+        state = Failed(message, data=exc, name="TimedOut")
+        if self._retry(state):
+            return
+        self.raised = exc
+        self._final(state)
+
+    def _retry(self, failed: State) -> bool:
+        # The server's RetryFailedFlows rule, which it applies to the same proposal.
+        if self.ctx.flow_run.run_count > self.flow.retries:
+            return False
+        from skiff._engine._results import flow_result_data
+
+        # The server answers AwaitingRetry.
+        self.server.queue(failed, data=flow_result_data(self, failed))
+        self.log(
+            logging.INFO,
+            f"Received non-final state 'AwaitingRetry' when proposing final state "
+            f"{failed.name!r} and will attempt to run again...",
+        )
+        delay = retry_delay(self.attempts - 1, self.flow.retry_delay_seconds)
+        if delay:
+            time.sleep(float(delay))
+        self.set_state(Running())
+        return True
+
+    def _crash(self, exc: BaseException) -> None:
+        state = Crashed(f"Execution was interrupted by {type(exc).__name__}", data=exc)
+        self.log(logging.ERROR, f"Crash detected! {state.message}")
+        self.raised = exc
+        self.state = self.ctx.flow_run.state = state
+        if self.run.claim_final():
+            self.server.queue(state, force=True)
+
+    def set_state(self, state: State, *, send: bool = True) -> None:
+        """Make ``state`` current, queue it, and run its hooks."""
+        self.state = self.ctx.flow_run.state = state
+        if send:
+            self.server.queue(state)
+        self.call_hooks(state)
+
+    def _final(self, state: State) -> None:
+        self.state = self.ctx.flow_run.state = state
+        from skiff._engine._results import flow_result_data
+
+        self.server.queue_final(state, data=flow_result_data(self, state))
+        self.call_hooks(state)
+
+    def _wait_for_tasks(self) -> None:
+        # Submitted task runs end before the flow's final state is sent.
+        for future in list(self.ctx.futures):
+            future.wait()
+
+    def call_hooks(self, state: State) -> None:
+        """Run the flow's hooks for ``state``, with Prefect's arguments and log lines."""
+        options = self.flow.options
+        if state.is_failed():
+            hooks = options.get("on_failure")
+        elif state.is_completed():
+            hooks = options.get("on_completion")
+        elif state.is_cancelled() or state.type.value == "CANCELLING":
+            hooks = options.get("on_cancellation")
+        elif state.is_crashed():
+            hooks = options.get("on_crashed")
+        elif state.is_running():
+            hooks = options.get("on_running")
+        else:
+            return
+        for hook in hooks or ():
+            name = hook_name(hook)
+            try:
+                self.log(
+                    logging.INFO,
+                    f"Running hook {name!r} in response to entering state {state.name!r}",
+                )
+                outcome = hook(self.flow, self.ctx.flow_run, state)
+                if hasattr(outcome, "__await__"):
+                    import asyncio
+
+                    asyncio.run(outcome)
+            except Exception:
+                self.log(
+                    logging.ERROR,
+                    f"An error was encountered while running hook {name!r}",
+                    exc_info=True,
+                )
+            else:
+                self.log(logging.INFO, f"Hook {name!r} finished running successfully")
+
+    def _finish(self) -> None:
+        self.ctx.task_runner.shutdown()
+        self.log(logging.INFO, f"Finished in state {self.state}")
+        reporter = self.ctx.reporter
+        if reporter is not None:
+            reporter.kick()
+            if self.settings.strict:
+                reporter.flush()
+
+    def outcome(self, return_state: bool) -> Any:
+        """What the call returns: the final state, or the result (raising a failure)."""
+        if return_state:
+            return self.state
+        if self.raised is not None:
+            raise self.raised
+        if not self.state.is_completed() or isinstance(self.value, State):
+            return self.state.result()
+        return self.value
+
+
+def run_flow_sync_engine(
+    engine: FlowRunEngine,
+    return_state: bool = False,
+    on_start: Callable[[RunHandle], None] | None = None,
+) -> Any:
+    """Drive a sync flow run."""
+    with engine.start(on_start):
+        while engine.is_running():
+            with engine.run_context():
+                engine.handle_success(engine.call())
+    return engine.outcome(return_state)
+
+
+async def run_flow_async_engine(
+    engine: FlowRunEngine,
+    return_state: bool = False,
+    on_start: Callable[[RunHandle], None] | None = None,
+) -> Any:
+    """Drive an async flow run (in the caller's event loop)."""
+    with engine.start(on_start):
+        while engine.is_running():
+            with engine.run_context(sync_timeout=False):
+                engine.handle_success(
+                    await async_deadline(
+                        engine.call(), engine.flow.timeout_seconds, FlowRunTimeoutError
+                    )
+                )
+    return engine.outcome(return_state)
