@@ -1,6 +1,10 @@
 """skiff: a dependency-light SDK for the Prefect 3 server.
 
-``from skiff import flow, task, get_run_logger, flush, Client, AsyncClient``
+``from skiff import flow, task, get_run_logger, flush, Client, AsyncClient``, and every
+other name top-level ``prefect`` exports in skiff's scope (``Flow``, ``Task``, ``State``,
+``tags``, ``unmapped``, ``allow_failure``, ``get_client``). Serving, deploying, pausing
+and transactions are out of scope: those names raise
+:class:`~skiff.exceptions.NotSupportedError` when used.
 
 Names are loaded on first use, so ``import skiff`` costs next to nothing.
 """
@@ -34,8 +38,32 @@ from skiff._exceptions import (
 )
 
 if TYPE_CHECKING:
-    from skiff._engine import flow, flush, get_run_logger, task
-    from skiff.client import AsyncClient, Client
+    from skiff._engine import (
+        Flow,
+        State,
+        Task,
+        allow_failure,
+        dropped_reports,
+        flow,
+        flush,
+        get_run_logger,
+        tags,
+        task,
+        unmapped,
+    )
+    from skiff._unsupported import (
+        Transaction,
+        apause_flow_run,
+        aresume_flow_run,
+        aserve,
+        asuspend_flow_run,
+        deploy,
+        pause_flow_run,
+        resume_flow_run,
+        serve,
+        suspend_flow_run,
+    )
+    from skiff.client import AsyncClient, Client, get_client
 
 __version__ = "0.1.0"
 
@@ -49,6 +77,7 @@ __all__ = [
     "BadRequestError",
     "Client",
     "ConfigurationError",
+    "Flow",
     "ConflictError",
     "InternalServerError",
     "MissingExtraError",
@@ -58,23 +87,47 @@ __all__ = [
     "ReportingError",
     "ResponseValidationError",
     "SkiffError",
+    "State",
+    "Task",
+    "Transaction",
     "UnprocessableEntityError",
     "UnsupportedByServerError",
     "ValidationError",
     "WaitTimeoutError",
+    "allow_failure",
+    "apause_flow_run",
+    "aresume_flow_run",
+    "aserve",
+    "asuspend_flow_run",
+    "deploy",
+    "dropped_reports",
     "flow",
     "flush",
+    "get_client",
     "get_run_logger",
+    "pause_flow_run",
+    "resume_flow_run",
+    "serve",
+    "suspend_flow_run",
+    "tags",
     "task",
+    "unmapped",
 ]
 
+_ENGINE_NAMES = (
+    "Flow", "State", "Task", "allow_failure", "dropped_reports", "flow", "flush",
+    "get_run_logger", "tags", "task", "unmapped",
+)  # fmt: skip
+_UNSUPPORTED_NAMES = (
+    "Transaction", "apause_flow_run", "aresume_flow_run", "aserve", "asuspend_flow_run",
+    "deploy", "pause_flow_run", "resume_flow_run", "serve", "suspend_flow_run",
+)  # fmt: skip
 _LAZY = {
     "Client": "skiff.client",
     "AsyncClient": "skiff.client",
-    "flow": "skiff._engine",
-    "task": "skiff._engine",
-    "flush": "skiff._engine",
-    "get_run_logger": "skiff._engine",
+    "get_client": "skiff.client",
+    **dict.fromkeys(_ENGINE_NAMES, "skiff._engine"),
+    **dict.fromkeys(_UNSUPPORTED_NAMES, "skiff._unsupported"),
 }
 
 

@@ -59,7 +59,20 @@ __all__ = [
     "UnsupportedByServerError",
     "ValidationError",
     "WaitTimeoutError",
+    "get_client",
 ]
+
+
+def get_client(sync_client: bool = False, **settings: Any) -> Any:
+    """Prefect's ``get_client()``: an :class:`AsyncClient`, or a :class:`Client` when
+    ``sync_client=True``, configured from the environment (``settings`` override it)."""
+    if sync_client:
+        from skiff.client._sync._client import Client
+
+        return Client(**settings)
+    from skiff.client._async._client import AsyncClient
+
+    return AsyncClient(**settings)
 
 
 def __getattr__(name: str) -> Any:
