@@ -162,9 +162,11 @@ def resolve_policy(
       for a policy, else ``result_storage_key.format(...)`` if given, else none. An
       exception is logged with "Error encountered when computing cache key - result will
       not be persisted." and the key is ``None``.
-    - persisting (write the record on success): the task's ``persist_result`` if not
-      None, else PREFECT_TASKS_DEFAULT_PERSIST_RESULT if set, else the flow run's
-      (``flow.persist_result``, else PREFECT_RESULTS_PERSIST_BY_DEFAULT, default False).
+    - persisting (write the record on success): the task's resolved ``persist_result`` if
+      not None, else PREFECT_TASKS_DEFAULT_PERSIST_RESULT if set, else the enclosing flow
+      run's. A flow's is its ``persist_result`` (True when it has ``result_storage`` or
+      ``result_serializer``), else its parent run's, else PREFECT_RESULTS_PERSIST_BY_DEFAULT
+      (false), else True when a default storage block is set (setting, or the server's).
     - lookup: with a key and no refresh, a record under the key whose ``expiration`` is
       unset or in the future is a hit, whether or not this task persists.
       ``refresh_cache`` (the task's, else PREFECT_TASKS_REFRESH_CACHE) skips the lookup;

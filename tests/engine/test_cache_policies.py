@@ -378,6 +378,9 @@ def test_keys_are_prefects_without_cloudpickle(keys: dict[str, dict[str, Any]]) 
     """Without cloudpickle a key that needs it raises MissingExtraError; the rest are Prefect's."""
     prefect, skiff = keys["prefect"], keys["no_pickle"]
     differ = {k: v for k, v in skiff.items() if prefect[k] != v}
+    if importlib.util.find_spec("cloudpickle") is not None:
+        assert differ == {}  # cloudpickle is installed here after all
+        return
     assert set(differ.values()) == {"error:MissingExtraError"}
     inputs_cases = {k.split("/")[0] for k in differ if "/" in k and k.count("/") == 1}
     assert inputs_cases - {"hash"} == set(prefect["needs_pickle"])
