@@ -168,9 +168,9 @@ class FlowRunEngine:
                 if self.ctx.log_prints:
                     stack.enter_context(patch_print())
                 kind = "subflow" if self.parent is not None else "flow"
-                self.log(
-                    logging.INFO,
-                    f"Beginning {kind} run {self.run.name!r} for flow {self.flow.name!r}",
+                run, name = self.run, self.flow.name
+                self.logger.log_rendered(
+                    logging.INFO, lambda: f"Beginning {kind} run {run.name!r} for flow {name!r}"
                 )
                 timeout = self.flow.timeout_seconds
                 if sync_timeout and timeout is not None:

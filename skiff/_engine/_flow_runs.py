@@ -37,7 +37,7 @@ from skiff._engine._errors import FlowRunAborted, FlowRunRejected, Orchestration
 from skiff._engine._items import CONTROL_SIZE, KEEP, CreateSpec, Item, RunRef, Wait, run_id
 from skiff._engine._states import Pending, Running, State, StateType
 from skiff._engine._wire import CREATE_MARKER, FlowRunCreate
-from skiff._exceptions import APIError, ReportingError, ResponseValidationError
+from skiff._exceptions import APIError, APIStatusError, ReportingError, ResponseValidationError
 from skiff.client import _constants
 from skiff.client._base import decode
 from skiff.client._retry import should_retry
@@ -60,6 +60,10 @@ def orchestration(response: httpx.Response) -> tuple[str, State | None, dict[str
     body = decode(response, Any)
     state = State.from_api(body["state"]) if body.get("state") else None
     return body.get("status", "ACCEPT"), state, body.get("details") or {}
+
+
+def _busy(error: BaseException) -> bool:
+    return isinstance(error, APIStatusError) and error.status_code in (429, 502, 503)
 
 
 def takeover_id(
@@ -257,11 +261,22 @@ class FlowRunServer:
         return body
 
     def _create(self, budget_end: float) -> bool:
-        """Create the run by ``budget_end``; True when the key named an existing run."""
+        """Create the run by ``budget_end``; True when the key named an existing run.
+
+        A busy server (503/429: SQLite locked by the reports of the run before) is asked
+        again within the budget; an unreachable one is not, the create is deferred.
+        """
         assert self.reporter is not None
-        reply = self.reporter.create_flow_run(
-            self.flow.name, self.create_body(), deadline=budget_end
+        from tenacity import Retrying, retry_if_exception, stop_before_delay, wait_exponential
+
+        reporter, body = self.reporter, self.create_body()
+        retrying = Retrying(
+            retry=retry_if_exception(_busy),
+            wait=wait_exponential(multiplier=0.1, max=1.0),
+            stop=stop_before_delay(max(0.0, budget_end - time.monotonic())),
+            reraise=True,
         )
+        reply = retrying(reporter.create_flow_run, self.flow.name, body, deadline=budget_end)
         data = decode(reply, Any)
         self.run.resolve(data["id"], data.get("name"), self.reporter.flow_ids.get(self.flow.name))
         return self._check_existing(reply.status_code, data)

@@ -22,7 +22,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from skiff._engine import _context
@@ -94,6 +94,15 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         kwargs.pop("send_to_api", None)
         self.logger.log(level, msg, *args, **kwargs)
 
+    def log_rendered(self, level: int, render: Callable[[], str]) -> None:
+        """Log ``render()``; the server's copy is rendered when sent, once the run's name
+        (given by the server's create) is known."""
+        if not self.logger.isEnabledFor(level):
+            return
+        if self._reporter is not None:
+            send_log(self._reporter, self._run, self._task_run_id, self.logger.name, level, render)
+        self.logger.log(level, render())
+
 
 def send_log(
     reporter: Reporter,
@@ -101,11 +110,12 @@ def send_log(
     task_run_id: str | None,
     name: str,
     level: int,
-    message: str,
+    message: str | Callable[[], str],
 ) -> None:
-    """Buffer one log line for the server."""
+    """Buffer one log line for the server (``message`` may be rendered when sent)."""
     body = _PendingLog(name, level, message, time.time(), run, task_run_id)
-    reporter.put(Item("log", _log_class(level), body, LOG_SIZE + len(message)))
+    size = LOG_SIZE + (len(message) if isinstance(message, str) else 100)
+    reporter.put(Item("log", _log_class(level), body, size))
 
 
 class _PendingLog:
@@ -117,7 +127,7 @@ class _PendingLog:
         self,
         name: str,
         level: int,
-        message: str,
+        message: str | Callable[[], str],
         created: float,
         run: RunRef | None,
         task_run_id: str | None,
@@ -134,7 +144,7 @@ class _PendingLog:
         return LogBody(
             name=self.name,
             level=self.level,
-            message=self.message,
+            message=self.message if isinstance(self.message, str) else self.message(),
             timestamp=stamp.isoformat(),
             flow_run_id=run_id(self.run),
             task_run_id=self.task_run_id,

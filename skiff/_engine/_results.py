@@ -1,88 +1,46 @@
-"""Where cached task results live: process memory by default, a folder only when asked.
+"""Result records: persisted results in Prefect 3.9.1's format, for caching and for the UI.
 
-A result is looked up by the key ``cache_key_fn`` returned. The memory store survives
-between flow runs of one process (a warm Lambda reuses it). With ``persist_result=True``
-or ``result_storage="some/folder"`` results are also pickled into that folder
-(``~/.skiff/storage`` when only ``persist_result`` is given), so another process can reuse
-them; nothing touches the disk otherwise.
+A record is a JSON file ``{"metadata": {...}, "result": <serialized value>}`` (DESIGN.md,
+"Results"); its metadata is what a state's ``data`` carries to the server, which shows it
+as the run's result artifact. A task's record is named by its cache key, so a later run
+(of skiff or of Prefect, on the same storage) with the same key is a cache hit; a flow's
+by a random key. Storage is a folder: the task's or flow's ``result_storage`` when given,
+else Prefect's local storage (``PREFECT_LOCAL_STORAGE_PATH``, else
+``PREFECT_HOME/storage``). Cloud storage comes with the integrations.
+
+Serializers: ``"pickle"`` (the default; cloudpickle when installed, else the standard
+pickle, which cloudpickle reads the same way) and ``"json"``.
 """
 
 from __future__ import annotations
 
-import hashlib
+import base64
+import datetime
+import json
+import logging
 import os
 import pickle
-import threading
-import time
+import uuid
 from typing import Any
 
-__all__ = ["ResultStore", "default_store", "folder_store"]
+__all__ = ["MISSING", "flow_result_data", "local_storage_path", "read_record", "write_record"]
 
-_MISSING: Any = object()
-
-
-class ResultStore:
-    """A key → (value, expiry) map, optionally mirrored to files in ``folder``."""
-
-    def __init__(self, folder: str | None = None) -> None:
-        self.folder = folder
-        self._memory: dict[str, tuple[Any, float | None]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> Any:
-        """The stored value, or ``MISSING`` when absent or expired."""
-        with self._lock:
-            found = self._memory.get(key)
-        if found is None and self.folder is not None:
-            found = self._read(key)
-        if found is None:
-            return _MISSING
-        value, expires = found
-        if expires is not None and time.time() >= expires:
-            return _MISSING
-        return value
-
-    def put(self, key: str, value: Any, expires: float | None) -> None:
-        """Store ``value`` under ``key`` until the ``expires`` epoch time (None: forever)."""
-        with self._lock:
-            self._memory[key] = (value, expires)
-        if self.folder is not None:
-            os.makedirs(self.folder, exist_ok=True)
-            path = self._path(key)
-            with open(path + ".tmp", "wb") as out:
-                pickle.dump((value, expires), out)
-            os.replace(path + ".tmp", path)
-
-    def _path(self, key: str) -> str:
-        assert self.folder is not None
-        return os.path.join(self.folder, hashlib.sha256(key.encode()).hexdigest())
-
-    def _read(self, key: str) -> tuple[Any, float | None] | None:
-        try:
-            with open(self._path(key), "rb") as src:
-                found: tuple[Any, float | None] = pickle.load(src)
-        except (OSError, pickle.UnpicklingError, EOFError):
-            return None
-        return found
-
-
-MISSING = _MISSING
-default_store = ResultStore()
-_folders: dict[str, ResultStore] = {}
-
-
-def folder_store(folder: str | None) -> ResultStore:
-    """The store mirrored to ``folder`` (``~/.skiff/storage`` for None)."""
-    path = os.path.abspath(os.path.expanduser(folder or os.path.join("~", ".skiff", "storage")))
-    store = _folders.get(path)
-    if store is None:
-        store = _folders.setdefault(path, ResultStore(path))
-    return store
-
-
-# The result-record format skiff writes is Prefect 3.9.1's (DESIGN.md, "Results"); a
-# Prefect reader decides by this field how to read the record.
+# The result-record format skiff writes is Prefect 3.9.1's; a Prefect reader decides by
+# this field how to read the record.
 RECORD_FORMAT_VERSION = "3.9.1"
+
+MISSING: Any = object()
+logger = logging.getLogger("skiff")
+
+_PICKLE = {"type": "pickle", "picklelib": "cloudpickle", "picklelib_version": None}
+_JSON = {
+    "type": "json",
+    "jsonlib": "json",
+    "object_encoder": "prefect.serializers.prefect_json_object_encoder",
+    "object_decoder": "prefect.serializers.prefect_json_object_decoder",
+    "dumps_kwargs": {},
+    "loads_kwargs": {},
+}
 
 
 def local_storage_path() -> str:
@@ -94,50 +52,84 @@ def local_storage_path() -> str:
     return os.path.abspath(os.path.join(os.path.expanduser(home), "storage"))
 
 
-def _pickle(value: Any) -> bytes:
+def _folder(storage: str | None) -> str:
+    return os.path.abspath(os.path.expanduser(storage)) if storage else local_storage_path()
+
+
+def _dumps(value: Any, serializer: str) -> str:
+    if serializer == "json":
+        from skiff._engine._hashing import prefect_json_object_encoder
+
+        return json.dumps(value, default=prefect_json_object_encoder)
     try:
-        import cloudpickle  # type: ignore[import-not-found]
+        import cloudpickle  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
-        # cloudpickle.loads is pickle.loads: a plain pickle reads back the same way.
-        return pickle.dumps(value)
-    return cloudpickle.dumps(value)  # type: ignore[no-any-return]
+        return base64.encodebytes(pickle.dumps(value)).decode()
+    return base64.encodebytes(cloudpickle.dumps(value)).decode()
 
 
-def write_record(value: Any, folder: str | None = None) -> dict[str, Any] | None:
-    """Persist ``value`` as a Prefect result record; its metadata, or None if it failed.
+def _loads(text: str, serializer: dict[str, Any]) -> Any:
+    if serializer.get("type") == "json":
+        return json.loads(text)
+    return pickle.loads(base64.decodebytes(text.encode()))
 
-    The file is JSON ``{"metadata": ..., "result": base64(pickle)}`` named by a random
-    key, the metadata is what a state's ``data`` carries to the server.
+
+def write_record(
+    value: Any,
+    *,
+    key: str | None = None,
+    storage: str | None = None,
+    serializer: str = "pickle",
+    expiration: datetime.datetime | None = None,
+) -> dict[str, Any] | None:
+    """Persist ``value`` as a record named ``key`` (random when None); its metadata.
+
+    None when it could not be written (an unpicklable value, a full disk): that is
+    logged, as Prefect logs it, and the run goes on.
     """
-    import base64
-    import json
-    import uuid
-
-    directory = folder or local_storage_path()
-    path = os.path.join(directory, uuid.uuid4().hex)
+    folder = _folder(storage)
+    path = os.path.join(folder, key or uuid.uuid4().hex)
     metadata = {
         "storage_key": path,
-        "expiration": None,
-        "serializer": {"type": "pickle", "picklelib": "cloudpickle", "picklelib_version": None},
+        "expiration": expiration.isoformat() if expiration is not None else None,
+        "serializer": _JSON if serializer == "json" else _PICKLE,
         "prefect_version": RECORD_FORMAT_VERSION,
         "storage_block_id": None,
     }
     try:
-        result = base64.encodebytes(_pickle(value)).decode()
-        os.makedirs(directory, exist_ok=True)
+        record = json.dumps({"metadata": metadata, "result": _dumps(value, serializer)})
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path + ".tmp", "w") as out:
-            json.dump({"metadata": metadata, "result": result}, out)
+            out.write(record)
         os.replace(path + ".tmp", path)
-    except Exception as exc:  # an unpicklable value or a full disk must not stop the run
-        import logging
-
-        logging.getLogger("skiff").warning(
+    except Exception as exc:
+        logger.warning(
             "Encountered an error while persisting result: %s Execution will continue, but"
             " the result has not been persisted",
             exc,
         )
         return None
     return metadata
+
+
+def read_record(key: str, storage: str | None = None) -> Any:
+    """The value of the unexpired record named ``key``, or :data:`MISSING`."""
+    path = os.path.join(_folder(storage), key)
+    try:
+        with open(path) as src:
+            record = json.load(src)
+        metadata = record["metadata"]
+        expiration = metadata.get("expiration")
+        if expiration is not None:
+            when = datetime.datetime.fromisoformat(expiration.replace("Z", "+00:00"))
+            if when <= datetime.datetime.now(datetime.timezone.utc):
+                return MISSING
+        return _loads(record["result"], metadata.get("serializer") or {})
+    except FileNotFoundError:
+        return MISSING
+    except Exception as exc:  # a corrupt or foreign record is a miss, not a failure
+        logger.warning("skiff could not read the result record %s: %s", path, exc)
+        return MISSING
 
 
 def flow_result_data(engine: Any, state: Any) -> dict[str, Any] | None:
@@ -149,9 +141,12 @@ def flow_result_data(engine: Any, state: Any) -> dict[str, Any] | None:
     """
     if not engine.settings.reporting:
         return None
+    flow = engine.flow
     data = state._data
+    storage = flow.options.get("result_storage")
     if state.is_failed() and state.name == "Failed" and isinstance(data, Exception):
-        return write_record(data)
-    if state.is_completed() and engine.flow.options.get("persist_result"):
-        return write_record(state.result())
+        return write_record(data, storage=storage)
+    if state.is_completed() and flow.options.get("persist_result"):
+        serializer = flow.options.get("result_serializer") or "pickle"
+        return write_record(state.result(), storage=storage, serializer=serializer)
     return None

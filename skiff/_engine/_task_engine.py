@@ -352,10 +352,11 @@ class TaskRunEngine:
                 self.call_hooks(new_state)
             self.retries_done += 1
             return True
-        exhausted = " - Retries are exhausted" if task.retries > 0 else ""
-        self.log(
-            logging.ERROR, f"Task run failed with {kind}: {failure!r}{exhausted}", exc_info=True
-        )
+        if self.retries_done >= task.retries:  # (a refusing retry_condition_fn logs nothing)
+            exhausted = " - Retries are exhausted" if task.retries > 0 else ""
+            self.log(
+                logging.ERROR, f"Task run failed with {kind}: {failure!r}{exhausted}", exc_info=True
+            )
         return False
 
     def _can_retry(self, failure: Exception | State) -> bool:

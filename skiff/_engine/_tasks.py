@@ -10,10 +10,11 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
-from skiff._engine import _context, _results
+from skiff._engine import _context
 from skiff._engine._annotations import BaseAnnotation, unmapped
 from skiff._engine._base import task_key_for
 from skiff._engine._errors import NotSupportedError
@@ -22,10 +23,12 @@ from skiff._engine._options import check_task_options
 from skiff._engine._task_engine import TaskRunEngine, run_task_async, run_task_sync
 from skiff._engine._task_runners import default_runner
 from skiff._exceptions import ValidationError
+from skiff.client._types import NOT_GIVEN
 
 __all__ = ["Task", "task"]
 
 R = TypeVar("R")
+_logger = logging.getLogger("prefect.tasks")
 
 
 def _standalone_reporter() -> Any:
@@ -95,18 +98,33 @@ class Task(Generic[R]):
         # Prefect evaluates a callable delay once, with the retry count (exponential_backoff).
         self.retry_delay_seconds: Any = delays(self.retries) if callable(delays) else (delays or 0)
         self.timeout_seconds: float | None = self.options.get("timeout_seconds")
-        self.task_key = task_key_for(fn)
+        from skiff._engine._cache import resolve_persist_result, resolve_policy, task_key
+
+        self.task_key = task_key(fn) or task_key_for(fn)
+        choice = {
+            "cache_policy": self.options.get("cache_policy", NOT_GIVEN),
+            "cache_key_fn": self.options.get("cache_key_fn"),
+            "persist_result": self.options.get("persist_result"),
+            "result_storage_given": self.options.get("result_storage") is not None,
+            "result_storage_key": self.options.get("result_storage_key"),
+            "result_serializer_given": self.options.get("result_serializer") is not None,
+        }
+        self.persist_result: bool | None = resolve_persist_result(**choice)
+        self.cache_policy: Any = resolve_policy(**choice, warn=_logger.warning)
         self.is_async = inspect.iscoroutinefunction(fn)
         self._signature = inspect.signature(fn)
         self._plain = all(
             p.kind is p.POSITIONAL_OR_KEYWORD for p in self._signature.parameters.values()
         )
         self._names = tuple(self._signature.parameters) if self._plain else None
-        if self.options.get("persist_result") or self.options.get("result_storage"):
-            self.store = _results.folder_store(self.options.get("result_storage"))
-        else:
-            self.store = _results.default_store
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+
+    @functools.cached_property
+    def source_code(self) -> str | None:
+        """The function's source, as Prefect keeps it (what TASK_SOURCE hashes)."""
+        from skiff._engine._cache import task_source
+
+        return task_source(self.fn)
 
     def with_options(self, **options: Any) -> Task[R]:
         """A copy of this task with some options replaced."""
