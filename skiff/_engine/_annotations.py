@@ -22,7 +22,7 @@ class BaseAnnotation(Generic[T]):
         return self.value
 
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.value == other.value  # type: ignore[attr-defined]
+        return type(self) is type(other) and self.value == other.value
 
     def __hash__(self) -> int:
         return hash((type(self), id(self.value)))

@@ -122,7 +122,10 @@ class FlowRunEngine:
         self.server.start()  # the one round trip before the body; may raise OrchestrationError
         try:
             if self._validate():
-                self.set_state(Running(), send=False)  # the server side queued it already
+                # The server side queued Running already. Prefect runs these hooks before
+                # its run logger exists, so their log lines stay local.
+                self.state = self.ctx.flow_run.state = Running()
+                self.call_hooks(self.state, send_logs=False)
                 if on_start is not None:
                     on_start(self.handle)
             yield
@@ -251,11 +254,10 @@ class FlowRunEngine:
         if self.run.claim_final():
             self.server.queue(state, force=True)
 
-    def set_state(self, state: State, *, send: bool = True) -> None:
+    def set_state(self, state: State) -> None:
         """Make ``state`` current, queue it, and run its hooks."""
         self.state = self.ctx.flow_run.state = state
-        if send:
-            self.server.queue(state)
+        self.server.queue(state)
         self.call_hooks(state)
 
     def _final(self, state: State) -> None:
@@ -270,14 +272,14 @@ class FlowRunEngine:
         for future in list(self.ctx.futures):
             future.wait()
 
-    def call_hooks(self, state: State) -> None:
+    def call_hooks(self, state: State, *, send_logs: bool = True) -> None:
         """Run the flow's hooks for ``state``, with Prefect's arguments and log lines."""
         options = self.flow.options
         if state.is_failed():
             hooks = options.get("on_failure")
         elif state.is_completed():
             hooks = options.get("on_completion")
-        elif state.is_cancelled() or state.type.value == "CANCELLING":
+        elif state.type.value == "CANCELLING":
             hooks = options.get("on_cancellation")
         elif state.is_crashed():
             hooks = options.get("on_crashed")
@@ -288,9 +290,10 @@ class FlowRunEngine:
         for hook in hooks or ():
             name = hook_name(hook)
             try:
-                self.log(
+                self.logger.log(
                     logging.INFO,
                     f"Running hook {name!r} in response to entering state {state.name!r}",
+                    send_to_api=send_logs,
                 )
                 outcome = hook(self.flow, self.ctx.flow_run, state)
                 if hasattr(outcome, "__await__"):
@@ -298,13 +301,18 @@ class FlowRunEngine:
 
                     asyncio.run(outcome)
             except Exception:
-                self.log(
+                self.logger.log(
                     logging.ERROR,
                     f"An error was encountered while running hook {name!r}",
                     exc_info=True,
+                    send_to_api=send_logs,
                 )
             else:
-                self.log(logging.INFO, f"Hook {name!r} finished running successfully")
+                self.logger.log(
+                    logging.INFO,
+                    f"Hook {name!r} finished running successfully",
+                    send_to_api=send_logs,
+                )
 
     def _finish(self) -> None:
         self.ctx.task_runner.shutdown()

@@ -78,7 +78,7 @@ class Flow(Generic[R]):
             p.kind is p.POSITIONAL_OR_KEYWORD for p in self._signature.parameters.values()
         )
         self._validator: Any = None
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     def with_options(self, **options: Any) -> Flow[R]:
         """A copy of this flow with some options replaced."""

@@ -142,7 +142,12 @@ def as_completed(
 
 def resolve_futures_to_states(value: Any) -> Any:
     """``value`` with every future inside it replaced by its final state."""
-    return _walk(value, lambda f: (f.wait(), f.state)[1])
+    return _walk(value, _final_state)
+
+
+def _final_state(future: TaskRunFuture) -> State:
+    future.wait()
+    return future.state
 
 
 def resolve_futures_to_results(value: Any) -> Any:

@@ -32,7 +32,7 @@ import uuid
 import weakref
 from collections.abc import Callable
 from pathlib import PurePath
-from typing import Any, NamedTuple, NoReturn, Union
+from typing import Any, NoReturn, Union
 
 import msgspec
 
@@ -102,13 +102,6 @@ def check(fn: Callable[..., Any]) -> None:
 # --- the per-function plan ---
 
 
-class _Param(NamedTuple):
-    name: str
-    coerce: Coerce | None
-    default: Any
-    kind: Any
-
-
 _EMPTY = inspect.Parameter.empty
 _VAR_POSITIONAL = inspect.Parameter.VAR_POSITIONAL
 _VAR_KEYWORD = inspect.Parameter.VAR_KEYWORD
@@ -122,19 +115,19 @@ class Validator:
     def __init__(self, fn: Callable[..., Any]) -> None:
         signature = inspect.signature(fn)
         hints = _hints(fn, signature)
-        params = []
+        params: list[tuple[str, Coerce | None, Any, Any]] = []
         for name, p in signature.parameters.items():
             annotation = hints.get(name, p.annotation)
             variadic = p.kind in (_VAR_POSITIONAL, _VAR_KEYWORD)  # Prefect: list[Any] / dict
             coerce = None if variadic or annotation is _EMPTY else _node(annotation).fn
-            params.append(_Param(name, coerce, p.default, p.kind))
+            params.append((name, coerce, p.default, p.kind))
         self._params = tuple(params)
         self._names = list(signature.parameters)
         # The common call: every key given, no variadics. Coerce in place; the full walk
         # below runs only for the rest, and to collect every error.
-        simple = all(p.kind not in (_VAR_POSITIONAL, _VAR_KEYWORD) for p in params)
+        simple = all(kind not in (_VAR_POSITIONAL, _VAR_KEYWORD) for *_, kind in params)
         self._keys = frozenset(self._names) if simple else None
-        self._coerced = tuple((p.name, p.coerce) for p in params if p.coerce is not None)
+        self._coerced = tuple((name, fn) for name, fn, *_ in params if fn is not None)
 
     def __call__(self, parameters: dict[str, Any]) -> dict[str, Any]:
         """The validated, coerced parameters; raises :class:`ParameterTypeError`."""
@@ -239,10 +232,15 @@ def _fail(msg: str) -> NoReturn:
     raise _Invalid([((), msg)])
 
 
-class _Node(NamedTuple):
-    fn: Coerce
-    tag: str  # pydantic's name for the member of a union, prefixed to its errors' locs
-    exact: tuple[type, ...] = ()  # types it returns unchanged (a union's first choice)
+class _Node:
+    """A compiled annotation: ``fn`` coerces; ``tag`` is pydantic's name for it as a union
+    member (prefixed to its errors' locations); ``exact`` are the types it returns as they
+    are (a union's first choice)."""
+
+    __slots__ = ("exact", "fn", "tag")
+
+    def __init__(self, fn: Coerce, tag: str, exact: tuple[type, ...] = ()) -> None:
+        self.fn, self.tag, self.exact = fn, tag, exact
 
 
 _NODES: dict[Any, _Node] = {}
@@ -346,7 +344,8 @@ def _pydantic(tp: Any) -> _Node:
 
 # --- scalars ---
 
-_INT_TEXT = re.compile(r"([+-]?)([0-9]+(?:_[0-9]+)*)(?:\.0+)?", re.ASCII)
+# Patterns are compiled on first use (re caches them): importing costs no regex compile.
+_INT_TEXT = r"(?a)([+-]?)([0-9]+(?:_[0-9]+)*)\.0+"
 _TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
 _FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
 _TEXT = (str, bytes, bytearray)
@@ -376,9 +375,14 @@ def _int(value: Any, strict: bool) -> Any:
             _fail("Unable to parse input string as an integer, exceeded maximum size")
         return whole
     if isinstance(value, _TEXT):
-        match = _INT_TEXT.fullmatch(_text(value).strip())
-        if match:
-            return int(match[1] + match[2])
+        text = _text(value).strip()
+        if text.isascii():
+            try:
+                return int(text)  # "3", "+3", "1_000"
+            except ValueError:
+                match = re.fullmatch(_INT_TEXT, text)  # "3.00"
+                if match:
+                    return int(match[1] + match[2])
         _fail("Input should be a valid integer, unable to parse string as an integer")
     _fail("Input should be a valid integer")
 
@@ -504,11 +508,9 @@ def _uuid_problem(text: str) -> str:
     return "invalid format"
 
 
-_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
-_TIME = re.compile(
-    r"(\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,}))?)?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?$", re.ASCII
-)
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)", re.ASCII)
+_DATE = r"(?a)(\d{4})-(\d{2})-(\d{2})"
+_TIME = r"(?a)(\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?$"
+_NUMBER = r"(?a)[+-]?(\d+\.?\d*|\.\d+)"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
@@ -529,7 +531,7 @@ def _date_problem(text: str) -> str:
 
 
 def _parse_time(text: str) -> dt.time | None:
-    match = _TIME.match(text)
+    match = re.match(_TIME, text)
     if not match:
         return None
     hour, minute, second, fraction, zulu, sign, tz_h, tz_m = match.groups()
@@ -545,9 +547,9 @@ def _parse_time(text: str) -> dt.time | None:
 
 
 def _parse_datetime(text: str, label: str) -> dt.datetime:
-    if _NUMBER.fullmatch(text):
+    if re.fullmatch(_NUMBER, text):
         return _from_timestamp(float(text), label)
-    match = _DATE.match(text)
+    match = re.match(_DATE, text)
     try:
         day = dt.date(int(match[1]), int(match[2]), int(match[3])) if match else None
     except ValueError:
@@ -637,17 +639,16 @@ def _time(value: Any, strict: bool) -> Any:
     _fail("Input should be a valid time")
 
 
-_ISO_DURATION = re.compile(
-    r"([+-]?)P(?:([\d.]+)Y)?(?:([\d.]+)M)?(?:([\d.]+)W)?(?:([\d.]+)D)?"
-    r"(?:T(?:([\d.]+)H)?(?:([\d.]+)M)?(?:([\d.]+)S)?)?",
-    re.ASCII,
+_ISO_DURATION = (
+    r"(?a)([+-]?)P(?:([\d.]+)Y)?(?:([\d.]+)M)?(?:([\d.]+)W)?(?:([\d.]+)D)?"
+    r"(?:T(?:([\d.]+)H)?(?:([\d.]+)M)?(?:([\d.]+)S)?)?"
 )
-_DAYS = re.compile(r"([+-]?\d+) ?(?:days?|d)(?:,? ?(.+))?", re.ASCII)
-_CLOCK = re.compile(r"([+-]?)(\d+):(\d{2})(?::(\d{2}(?:\.\d+)?))?", re.ASCII)
+_DAYS = r"(?a)([+-]?\d+) ?(?:days?|d)(?:,? ?(.+))?"
+_CLOCK = r"(?a)([+-]?)(\d+):(\d{2})(?::(\d{2}(?:\.\d+)?))?"
 
 
 def _parse_duration(text: str) -> dt.timedelta | None:
-    iso = _ISO_DURATION.fullmatch(text)
+    iso = re.fullmatch(_ISO_DURATION, text)
     if iso and text.strip("+-") != "P":
         sign, *parts = iso.groups()
         years, months, weeks, days, hours, minutes, seconds = (float(p or 0) for p in parts)
@@ -658,11 +659,11 @@ def _parse_duration(text: str) -> dt.timedelta | None:
             seconds=seconds,
         )
         return -total if sign == "-" else total
-    day_form = _DAYS.fullmatch(text)
+    day_form = re.fullmatch(_DAYS, text)
     if day_form:
         rest = _parse_duration(day_form[2]) if day_form[2] else dt.timedelta()
         return None if rest is None else dt.timedelta(days=int(day_form[1])) + rest
-    clock = _CLOCK.fullmatch(text)
+    clock = re.fullmatch(_CLOCK, text)
     if clock:
         sign, h, m, sec = clock.groups()
         total = dt.timedelta(hours=int(h), minutes=int(m), seconds=float(sec or 0))
@@ -999,7 +1000,7 @@ def _sequence(make: type, args: tuple[Any, ...], tag: str) -> _Node:
 def _tuple(args: tuple[Any, ...]) -> _Node:
     if not args or args[-1] is Ellipsis:
         node = _sequence(tuple, args[:1], "tuple")
-        return node._replace(tag=f"tuple[{node.tag[6:-1]}, ...]")
+        return _Node(node.fn, f"tuple[{node.tag[6:-1]}, ...]")
     items = [_node(a) for a in args]
 
     def coerce(value: Any, strict: bool) -> Any:

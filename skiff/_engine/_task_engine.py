@@ -92,7 +92,13 @@ class TaskRunEngine:
         self.reporter = self.flow.reporter if self.flow is not None else reporter
         self.lean = bool(self.reporter is not None and self.reporter.settings.lean_task_events)
         self.id = str(uuid.uuid4())
-        self.name = f"{task.name}-{self.id[:3]}"
+        if self.flow is None:
+            # Prefect's shape for a task run outside any flow.
+            self.name = task.name
+            self.dynamic_key = f"{task.task_key}-{uuid.uuid4().hex}"
+        else:
+            self.name = f"{task.name}-{self.id[:3]}"
+            self.dynamic_key = self.id
         self.state: State = Pending()
         self.state.details["task_run_id"] = self.id
         self.expected = self.state.timestamp
@@ -177,7 +183,7 @@ class TaskRunEngine:
         payload = TaskRunPayload(
             name=self.name,
             task_key=task.task_key,
-            dynamic_key=self.id,
+            dynamic_key=self.dynamic_key,
             task_version=task.version,
             empirical_policy={
                 "max_retries": 0,
@@ -253,9 +259,14 @@ class TaskRunEngine:
     def _name_run(self) -> None:
         template = self.task.options.get("task_run_name")
         if template:
-            self.name = self.task_run.name = format_run_name(
-                template, self.parameters, "task_run_name"
-            )
+            # A callable name may read skiff.runtime.task_run, so the run's context is set.
+            token = _context.task_var.set(self.context())
+            try:
+                self.name = self.task_run.name = format_run_name(
+                    template, self.parameters, "task_run_name"
+                )
+            finally:
+                _context.task_var.reset(token)
 
     def _cache_lookup(self) -> State | None:
         from skiff._engine import _task_cache
@@ -332,7 +343,8 @@ class TaskRunEngine:
         task = self.task
         if self.retries_done < task.retries and self._can_retry(failure):
             delay = retry_delay(self.retries_done, task.retry_delay_seconds)
-            if delay:
+            if task.retry_delay_seconds:
+                # Any configured delay, even a 0 in a list, goes through AwaitingRetry.
                 delay = jittered(delay, task.options.get("retry_jitter_factor"))
                 when = utcnow() + datetime.timedelta(seconds=delay)
                 new_state = AwaitingRetry(scheduled_time=when)
@@ -439,7 +451,8 @@ class TaskRunEngine:
 
     def _finished(self) -> None:
         level = logging.INFO if self.state.is_completed() else logging.ERROR
-        self.log(level, f"Finished in state {self.state}")
+        # Prefect does not send this line for a task run outside a flow.
+        self.logger.log(level, f"Finished in state {self.state}", send_to_api=self.flow is not None)
 
     def outcome(self, return_state: bool) -> Any:
         """What the call returns: the final state, or the result (raising a failure)."""

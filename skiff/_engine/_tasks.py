@@ -117,7 +117,7 @@ class Task(Generic[R]):
             p.kind is p.POSITIONAL_OR_KEYWORD for p in self._signature.parameters.values()
         )
         self._names = tuple(self._signature.parameters) if self._plain else None
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     @functools.cached_property
     def source_code(self) -> str | None:

@@ -147,7 +147,7 @@ def parse_options(owner: str, kwargs: Mapping[str, Any], extra: Mapping[str, Any
     """
     import difflib
 
-    from skiff._engine._options import FLOW_OPTIONS, check_options
+    from skiff._engine._options import FLOW_OPTIONS, check_flow_options
 
     adapter_keys = {**COMMON_OPTIONS, **extra}
     known = FLOW_OPTIONS | set(adapter_keys)
@@ -156,7 +156,7 @@ def parse_options(owner: str, kwargs: Mapping[str, Any], extra: Mapping[str, Any
             close = difflib.get_close_matches(key, known, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ValidationError(f"{owner}: unknown keyword argument {key!r}{hint}")
-    flow = check_options(owner, {k: v for k, v in kwargs.items() if k in FLOW_OPTIONS})
+    flow = check_flow_options(owner, {k: v for k, v in kwargs.items() if k in FLOW_OPTIONS})
     adapter = {k: kwargs.get(k, default) for k, default in adapter_keys.items()}
     if adapter["parameters"] is not None and not callable(adapter["parameters"]):
         raise ValidationError(
