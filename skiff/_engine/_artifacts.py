@@ -26,10 +26,14 @@ flow and nothing is lost:
 Once an artifact report is buffered, the next ones are buffered too until it lands, so the
 server gets them in call order (the latest artifact of a key stays the latest). A buffered
 create whose answer was lost on the wire is sent again (at least once, no idempotency key
-exists for artifacts), so an outage at the wrong moment can record an artifact twice.
+exists for artifacts), so an outage at the wrong moment can record an artifact twice. A
+create the spool took (an adapter's freeze, the exit hook) is replayed by a later process;
+updates made after that are not. Outside a flow run nothing is buffered: a client sends the
+request and errors raise, as Prefect's do.
 
 Each create and update is followed by Prefect's client-side event (``prefect.artifact.created``
-/ ``.updated``, with the run's related resources), sent in the task-event batches.
+/ ``.updated``, with the run's related resources), sent in the task-event batches; updates
+folded into a buffered create still get theirs, stamped with the time of the call.
 """
 
 from __future__ import annotations
