@@ -24,7 +24,6 @@ when the service takes the request, so a queued call can wait past its timeout).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import time
@@ -34,7 +33,8 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import msgspec
 
-from skiff._exceptions import APIError, APIStatusError, APITimeoutError, SkiffError, ValidationError
+from skiff._exceptions import APIError, APIStatusError, SkiffError, ValidationError
+from skiff.client._retry import should_retry
 from skiff.concurrency._lanes import no_limits
 
 if TYPE_CHECKING:
@@ -44,7 +44,6 @@ __all__ = [
     "DECREMENT_WITH_LEASE",
     "AcquireConcurrencySlotTimeoutError",
     "ConcurrencyArgumentError",
-    "ConcurrencyLeaseLostError",
     "ConcurrencySlotAcquisitionError",
     "Granted",
     "Limit",
@@ -65,7 +64,7 @@ INCREMENT_WITH_LEASE = "/v2/concurrency_limits/increment-with-lease"
 DECREMENT_WITH_LEASE = "/v2/concurrency_limits/decrement-with-lease"
 MIN_LEASE_SECONDS, MAX_LEASE_SECONDS = 60, 24 * 60 * 60  # the server's bounds
 DEFAULT_RETRY_AFTER = 1.0  # a 423 without Retry-After (the server always sends one)
-_DEADLINE_SLACK = 0.01  # an attempt cut at the deadline may end a hair before it
+RETRIES_UNTIL_DEADLINE = 1_000_000  # with a timeout, the deadline ends the retries
 HOLDER_TYPES = ("flow_run", "task_run", "deployment")
 
 logger = logging.getLogger("skiff.concurrency")
@@ -85,22 +84,6 @@ class ConcurrencyArgumentError(ValidationError, ConcurrencySlotAcquisitionError)
     It is also a :class:`ConcurrencySlotAcquisitionError`, which is what Prefect raises
     for the same arguments once the server rejects them.
     """
-
-
-class ConcurrencyLeaseLostError(asyncio.CancelledError):
-    """The lease could not be renewed, so the body was stopped (``raise_on_lease_renewal_failure``).
-
-    Like Prefect's ``CancelledError``, this is not an ``Exception``: an ``except
-    Exception`` in the body must not swallow it and run on without reserved slots.
-    """
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(
-            message
-            or "the concurrency lease could not be renewed, so its slots are no longer "
-            "reserved and the block was stopped; pass raise_on_lease_renewal_failure=False "
-            "to let it run on instead"
-        )
 
 
 class Limit(msgspec.Struct, frozen=True):
@@ -155,11 +138,16 @@ class Granted(NamedTuple):
 
 
 class Send(NamedTuple):
-    """Step: POST ``body`` to ``path`` within ``deadline`` and send back the response."""
+    """Step: POST ``body`` to ``path`` and send back the response.
+
+    ``options`` are the transport's keywords: with a timeout, its ``deadline``, and
+    retries of busy or unreachable answers until then (so such an error afterwards means
+    the time ran out); without one, the transport's usual retries.
+    """
 
     path: str
     body: dict[str, Any]
-    deadline: float | None
+    options: dict[str, Any]
 
 
 class Sleep(NamedTuple):
@@ -349,13 +337,18 @@ def acquisition(plan: Plan) -> Generator[Send | Sleep, httpx.Response | None, Gr
     retries = plan.max_retries
     cached = _uses_cache(plan)
     key = frozenset(plan.names)
+    options: dict[str, Any] = {}
+    if plan.deadline is not None:
+        options = {"deadline": plan.deadline, "max_retries": RETRIES_UNTIL_DEADLINE}
     while True:
         if cached and no_limits.known(key):
             return Granted(uuid.uuid4(), [])
         try:
-            response = yield Send(path, body, plan.deadline)
+            response = yield Send(path, body, options)
             assert response is not None, "a Send is answered with its response"
         except APIStatusError as exc:
+            if plan.deadline is not None and should_retry(exc):
+                raise timed_out(plan) from exc
             if exc.status_code != 423 or (retries is not None and retries <= 0):
                 raise _refused(plan, exc) from exc
             delay = _retry_after(exc.response)
@@ -371,11 +364,9 @@ def acquisition(plan: Plan) -> Generator[Send | Sleep, httpx.Response | None, Gr
             if retries is not None:
                 retries -= 1
             continue
-        except APITimeoutError as exc:
-            if plan.deadline is not None and time.monotonic() >= plan.deadline - _DEADLINE_SLACK:
-                raise timed_out(plan) from exc
-            raise _refused(plan, exc) from exc
         except APIError as exc:
+            if plan.deadline is not None and should_retry(exc):
+                raise timed_out(plan) from exc
             raise _refused(plan, exc) from exc
         granted = _decode(plan, response)
         if cached and not granted.limits:

@@ -4,7 +4,7 @@ A :class:`LeaseKeeper` is a daemon thread, as in Prefect 3.9.1: it renews the le
 once (``POST /v2/concurrency_limits/leases/{id}/renew``), then every 75% of
 ``lease_duration``; each renewal is tried 3 times with backoff. When all 3 fail it logs
 Prefect's lines and, with ``raise_on_lease_renewal_failure``, calls ``on_lost``: the sync
-driver raises :class:`~skiff.concurrency._core.ConcurrencyLeaseLostError` in the body's
+driver raises :class:`~skiff.concurrency.asyncio.ConcurrencyLeaseLostError` in the body's
 thread (:class:`ThreadInterrupt`), the async one cancels the body's task.
 
 :class:`ConcurrencyContext` (Prefect's ``prefect.concurrency.context.ConcurrencyContext``)
@@ -14,7 +14,6 @@ removed once released, so whatever a cancellation left behind is released on exi
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import logging
@@ -25,12 +24,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from skiff.concurrency._core import (
-    DECREMENT_WITH_LEASE,
-    ConcurrencyLeaseLostError,
-    logger,
-    run_logger,
-)
+from skiff.concurrency._core import DECREMENT_WITH_LEASE, logger, run_logger
 
 if TYPE_CHECKING:
     from skiff.client._sync._transport import Transport
@@ -74,6 +68,8 @@ class ThreadInterrupt:
     def __call__(self) -> None:
         import ctypes
 
+        from skiff.concurrency.asyncio import ConcurrencyLeaseLostError
+
         with self._lock:
             if not self._armed:
                 return
@@ -93,6 +89,8 @@ class TaskInterrupt:
     """Cancels the asyncio task that made it, while armed; ``fired`` says whether it did."""
 
     def __init__(self) -> None:
+        import asyncio
+
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
         self._lock = threading.Lock()

@@ -31,7 +31,6 @@ from skiff.concurrency import _core, _lanes, _leases, _wire
 from skiff.concurrency._core import (
     AcquireConcurrencySlotTimeoutError,
     ConcurrencyArgumentError,
-    ConcurrencyLeaseLostError,
     ConcurrencySlotAcquisitionError,
 )
 from skiff.concurrency._leases import ConcurrencyContext
@@ -57,6 +56,23 @@ __all__ = [
 
 T = TypeVar("T")
 WORKERS = 8  # threads for slot requests, shared by every event loop in the process
+
+
+class ConcurrencyLeaseLostError(asyncio.CancelledError):
+    """The lease could not be renewed, so the body was stopped (``raise_on_lease_renewal_failure``).
+
+    Like Prefect's ``CancelledError``, this is not an ``Exception``: an ``except
+    Exception`` in the body must not swallow it and run on without reserved slots.
+    """
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or "the concurrency lease could not be renewed, so its slots are no longer "
+            "reserved and the block was stopped; pass raise_on_lease_renewal_failure=False "
+            "to let it run on instead"
+        )
+
 
 _pool: concurrent.futures.ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -133,9 +149,7 @@ async def _perform(
                 await asyncio.sleep(step.seconds)
                 step = steps.send(None)
                 continue
-            work = _submit(
-                transport.request, "POST", step.path, json=step.body, deadline=step.deadline
-            )
+            work = _submit(transport.request, "POST", step.path, json=step.body, **step.options)
             try:
                 response = await asyncio.wrap_future(work)
             except APIError as exc:

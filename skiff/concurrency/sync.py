@@ -29,7 +29,6 @@ from skiff.concurrency import _core, _lanes, _leases, _wire
 from skiff.concurrency._core import (
     AcquireConcurrencySlotTimeoutError,
     ConcurrencyArgumentError,
-    ConcurrencyLeaseLostError,
     ConcurrencySlotAcquisitionError,
 )
 from skiff.concurrency._leases import ConcurrencyContext
@@ -38,6 +37,7 @@ if TYPE_CHECKING:
     import httpx
 
     from skiff.client._sync._transport import Transport
+    from skiff.concurrency.asyncio import ConcurrencyLeaseLostError
 
 __all__ = [
     "AcquireConcurrencySlotTimeoutError",
@@ -50,6 +50,16 @@ __all__ = [
     "maintain_concurrency_lease",
     "rate_limit",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The error is an asyncio.CancelledError; importing asyncio only when it is asked for
+    # keeps it out of sync programs' cold start.
+    if name == "ConcurrencyLeaseLostError":
+        from skiff.concurrency.asyncio import ConcurrencyLeaseLostError
+
+        return ConcurrencyLeaseLostError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _wait_for_turn(lane: _lanes.Lane, plan: _core.Plan) -> None:
@@ -86,9 +96,7 @@ def _perform(
                 step = steps.send(None)
                 continue
             try:
-                response = transport.request(
-                    "POST", step.path, json=step.body, deadline=step.deadline
-                )
+                response = transport.request("POST", step.path, json=step.body, **step.options)
             except APIError as exc:
                 step = steps.throw(exc)
             else:

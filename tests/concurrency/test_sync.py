@@ -264,3 +264,15 @@ def test_concurrency_context_releases_what_was_left(
     with ConcurrencyContext():
         _leases.record(_wire.link().transport, lease)  # as a holder cancelled mid-release
     assert limits.active(db) == 0
+
+
+def test_a_busy_server_within_the_timeout_is_a_timeout(
+    limits: Limits, recorder: RecordingProxy
+) -> None:
+    db = limits.make("db", 1)
+    busy = recorder.add("503", path="increment-with-lease")
+    # The transport backs off 1.6-2.4 s after a 503: one retry fits in 3 s, a second does not.
+    with pytest.raises(AcquireConcurrencySlotTimeoutError), concurrency(db, timeout_seconds=3):
+        pytest.fail("the body must not run")
+    assert busy.fired >= 2  # retried until the time ran out, then reported as the timeout
+    assert limits.active(db) == 0
