@@ -94,6 +94,7 @@ class FlowRunEngine:
         self.value: Any = None
         self.raised: BaseException | None = None
         self.attempts = 0
+        self.validated = parameters
 
     def _log_prints(self) -> bool:
         log_prints = self.flow.options.get("log_prints")
@@ -113,17 +114,25 @@ class FlowRunEngine:
     # ------------------------------------------------------------------ lifecycle
     @contextlib.contextmanager
     def start(self, on_start: Callable[[RunHandle], None] | None = None) -> Iterator[None]:
-        """Create the run, validate its parameters, enter Running; at the end, finish it."""
-        token = _context.flow_var.set(self.ctx)
+        """Validate, create the run, enter Running; at the end, finish it.
+
+        Validation runs before the create, so a callable ``flow_run_name`` sees the
+        coerced parameters and the name goes in the create itself (Prefect renames the
+        run with a second request). The server records the parameters as given.
+        """
+        invalid = self._validate()
+        if invalid is None:
+            token = _context.flow_var.set(self.ctx)
+            try:
+                self._name_run()
+            finally:
+                _context.flow_var.reset(token)
+        self.server.start(running=invalid is None)  # the one round trip before the body
         try:
-            self._name_run()
-        finally:
-            _context.flow_var.reset(token)
-        self.server.start()  # the one round trip before the body; may raise OrchestrationError
-        try:
-            if self._validate():
-                # The server side queued Running already. Prefect runs these hooks before
-                # its run logger exists, so their log lines stay local.
+            if invalid is not None:
+                self._reject(invalid)
+            else:
+                # Prefect runs these hooks before its run logger exists: their lines stay local.
                 self.state = self.ctx.flow_run.state = Running()
                 self.call_hooks(self.state, send_logs=False)
                 if on_start is not None:
@@ -141,19 +150,23 @@ class FlowRunEngine:
         if template:
             self.run.name = format_run_name(template, self.ctx.parameters, "flow_run_name")
 
-    def _validate(self) -> bool:
+    def _validate(self) -> Exception | None:
         if not self.flow.should_validate_parameters:
-            return True
+            return None
         try:
-            self.ctx.parameters = self.flow.validate_parameters(self.ctx.parameters)
-            self.ctx.flow_run.parameters = self.ctx.parameters
-            return True
+            self.validated = self.flow.validate_parameters(self.ctx.parameters)
         except Exception as exc:
-            message = "Validation of flow parameters failed with error:"
-            self.log(logging.ERROR, "%s %s", message, exc)
-            self.raised = exc
-            self._final(Failed(f"{message} {type(exc).__name__}: {exc}", data=exc))
-            return False
+            return exc
+        return None
+
+    def _reject(self, exc: Exception) -> None:
+        # Prefect: Pending -> Failed, never Running; its lines go to a logger the API never
+        # sees, so they stay local here too.
+        from skiff._engine._parameters import failure_message, log_message
+
+        self.logger.log(logging.ERROR, log_message(exc), send_to_api=False)
+        self.raised = exc
+        self._final(Failed(failure_message(exc), data=exc))
 
     def is_running(self) -> bool:
         """Whether the function is due to be called (again)."""
@@ -189,8 +202,8 @@ class FlowRunEngine:
             _context.flow_var.reset(token)
 
     def call(self) -> Any:
-        """Call the flow's function with the run's parameters."""
-        return self.flow.call(self.ctx.parameters)
+        """Call the flow's function with the run's (validated) parameters."""
+        return self.flow.call(self.validated)
 
     def handle_success(self, value: Any) -> None:
         """The returned value (futures resolved to states) makes the final state."""
@@ -316,7 +329,8 @@ class FlowRunEngine:
 
     def _finish(self) -> None:
         self.ctx.task_runner.shutdown()
-        self.log(logging.INFO, f"Finished in state {self.state}")
+        rejected = self.state.is_failed() and self.attempts == 0
+        self.logger.log(logging.INFO, f"Finished in state {self.state}", send_to_api=not rejected)
         reporter = self.ctx.reporter
         if reporter is not None:
             reporter.kick()

@@ -192,8 +192,13 @@ class FlowRunServer:
         self.parent_task: RunRef | None = None  # the subflow's stand-in, once it landed
 
     # ------------------------------------------------------------------ create
-    def start(self) -> None:
-        """Create (or take over) the flow run; raises when orchestration says stop."""
+    def start(self, *, running: bool = True) -> None:
+        """Create (or take over) the flow run; raises when orchestration says stop.
+
+        ``running``: the body will run, so Running follows the create (False when the
+        parameters were refused: the run goes from Pending straight to Failed).
+        """
+        self.running = running
         reporter = self.reporter
         if reporter is None:
             self.run.resolve(self.takeover or uuid.uuid4(), self.run.name, None)
@@ -236,9 +241,9 @@ class FlowRunServer:
             reporter.report_outage(exc)
             self._defer_create()
             return
-        if existed:
+        if existed and running:
             self.propose_running()
-        else:
+        elif running:
             queue_state(reporter, self.run, Running())
 
     def create_body(self) -> dict[str, Any]:
@@ -308,7 +313,8 @@ class FlowRunServer:
             return spec
 
         self.reporter.put(Item("create", KEEP, build, CONTROL_SIZE))
-        queue_state(self.reporter, self.run, Running())
+        if self.running:
+            queue_state(self.reporter, self.run, Running())
 
     def _deferred(self, status: int, data: dict[str, Any]) -> None:
         try:

@@ -102,9 +102,11 @@ class Flow(Generic[R]):
 
     def serialize_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
         """The parameters as the server records them (JSON; a placeholder where needed)."""
+        from skiff._engine._futures import TaskRunFuture
         from skiff._engine._parameters import serialize
+        from skiff._engine._states import State
 
-        return serialize(parameters)
+        return serialize(parameters, opaque=(TaskRunFuture, State))
 
     def call(self, parameters: dict[str, Any]) -> Any:
         """Call the function with a parameters dict (what the engine runs)."""

@@ -23,7 +23,14 @@ import pickle
 import uuid
 from typing import Any
 
-__all__ = ["MISSING", "flow_result_data", "local_storage_path", "read_record", "write_record"]
+__all__ = [
+    "MISSING",
+    "flow_result_data",
+    "local_storage_available",
+    "local_storage_path",
+    "read_record",
+    "write_record",
+]
 
 # The result-record format skiff writes is Prefect 3.9.1's; a Prefect reader decides by
 # this field how to read the record.
@@ -50,6 +57,19 @@ def local_storage_path() -> str:
         return os.path.abspath(os.path.expanduser(configured))
     home = os.environ.get("PREFECT_HOME") or os.path.join("~", ".prefect")
     return os.path.abspath(os.path.join(os.path.expanduser(home), "storage"))
+
+
+def local_storage_available() -> bool:
+    """Whether Prefect's local storage is in use here: configured, or ``~/.prefect`` exists.
+
+    Where neither holds (a Lambda sandbox, whose home is read-only) flows' result records
+    are not written: nothing would ever read them, and writing outside /tmp can fail.
+    """
+    return bool(
+        os.environ.get("PREFECT_LOCAL_STORAGE_PATH")
+        or os.environ.get("PREFECT_HOME")
+        or os.path.isdir(os.path.expanduser(os.path.join("~", ".prefect")))
+    )
 
 
 def _folder(storage: str | None) -> str:
@@ -139,9 +159,11 @@ def flow_result_data(engine: Any, state: Any) -> dict[str, Any] | None:
     when the flow has ``persist_result=True``; the server shows such data as a result
     artifact of the run. Other states carry none.
     """
-    if not engine.settings.reporting:
-        return None
     flow = engine.flow
+    if not engine.settings.reporting or not (
+        flow.options.get("result_storage") or local_storage_available()
+    ):
+        return None
     data = state._data
     storage = flow.options.get("result_storage")
     if state.is_failed() and state.name == "Failed" and isinstance(data, Exception):
