@@ -232,3 +232,37 @@ def test_in_a_run_events_and_log_lines(
     # The lines' logger names are the engine's (prefect.flow_runs); compared by the compat suite.
     assert traces["skiff"][2] == traces["prefect"][2]
     assert traces["skiff"][3] == traces["prefect"][3] == 0
+
+
+HOLDER = """
+import os, sys, time
+from prefect.concurrency.sync import concurrency
+
+with concurrency(os.environ["DB"]):
+    print("holding", flush=True)
+    time.sleep(float(os.environ["HOLD"]))
+"""
+
+
+def test_skiff_waits_for_a_prefect_holder(
+    limits: Limits, recorder: RecordingProxy, prefect_api_url: str, tmp_path: Path
+) -> None:
+    from skiff.concurrency.sync import concurrency
+
+    db = limits.make("db", 1)
+    script = tmp_path / "holder.py"
+    script.write_text(HOLDER)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SKIFF_"))}
+    env.update(DB=db, HOLD="3", PREFECT_API_URL=prefect_api_url, PREFECT_HOME=str(tmp_path))
+    prefect = subprocess.Popen(
+        [PREFECT_PYTHON, str(script)], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert prefect.stdout is not None and prefect.stdout.readline() == "holding\n"
+        with concurrency(db, timeout_seconds=120):
+            assert limits.active(db) == 1  # ours: Prefect let go of its slot
+        statuses = [r["status"] for r in recorder.slot_requests() if "increment" in r["path"]]
+        assert statuses[0] == 423 and statuses[-1] == 200  # waited for Prefect's release
+    finally:
+        prefect.wait(60)
+    assert prefect.returncode == 0 and limits.active(db) == 0
