@@ -31,7 +31,11 @@ __all__ = [
 
 
 class FlowRun:
-    """A flow run as user code sees it (Prefect's ``FlowRun`` fields that matter here)."""
+    """A flow run as user code sees it (Prefect's ``FlowRun`` fields that matter here).
+
+    ``parameters`` are the JSON form the server records, as on Prefect's ``FlowRun``;
+    the run's Python values are on the :class:`FlowRunContext`.
+    """
 
     __slots__ = (
         "_ref",
@@ -39,8 +43,10 @@ class FlowRun:
         "expected_start_time",
         "flow_name",
         "flow_version",
+        "job_variables",
         "labels",
         "parameters",
+        "parent_flow_run",
         "parent_task_run_id",
         "run_count",
         "start_time",
@@ -64,6 +70,9 @@ class FlowRun:
         self.run_count = 0
         self.state: State | None = None
         self.labels: dict[str, Any] = {}
+        self.job_variables: dict[str, Any] = {}
+        # The in-process parent run of a subflow (skiff.runtime's parent and root ids).
+        self.parent_flow_run: FlowRun | None = None
         self.deployment_id: uuid.UUID | None = None
         self.parent_task_run_id: uuid.UUID | None = None
         self.expected_start_time: datetime.datetime | None = None

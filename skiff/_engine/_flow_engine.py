@@ -66,7 +66,10 @@ class FlowRunEngine:
         takeover = takeover_id(flow_run_id, self.parent)
         self.run = RunRef(takeover)
         run_tags = sorted({*flow.tags, *tags, *_tags.current_tags()})
-        info = _context.FlowRun(self.run, flow.name, parameters, run_tags, flow.version)
+        info = _context.FlowRun(
+            self.run, flow.name, flow.serialize_parameters(parameters), run_tags, flow.version
+        )
+        info.parent_flow_run = self.parent.flow_run if self.parent is not None else None
         self.ctx = _context.FlowRunContext(
             flow,
             info,
@@ -157,6 +160,7 @@ class FlowRunEngine:
             self.validated = self.flow.validate_parameters(self.ctx.parameters)
         except Exception as exc:
             return exc
+        self.ctx.parameters = self.validated
         return None
 
     def _reject(self, exc: Exception) -> None:

@@ -66,6 +66,19 @@ def _busy(error: BaseException) -> bool:
     return isinstance(error, APIStatusError) and error.status_code in (429, 502, 503)
 
 
+def _within(budget_end: float) -> Any:
+    """Retries for a busy server (503/429: SQLite locked by the reports of a run before),
+    until ``budget_end``; an unreachable server is not retried here (the caller defers)."""
+    from tenacity import Retrying, retry_if_exception, stop_before_delay, wait_exponential
+
+    return Retrying(
+        retry=retry_if_exception(_busy),
+        wait=wait_exponential(multiplier=0.1, max=1.0),
+        stop=stop_before_delay(max(0.0, budget_end - time.monotonic())),
+        reraise=True,
+    )
+
+
 def takeover_id(
     flow_run_id: uuid.UUID | str | None, parent: _context.FlowRunContext | None
 ) -> uuid.UUID | None:
@@ -252,7 +265,7 @@ class FlowRunServer:
         info = self.ctx.flow_run
         create = FlowRunCreate(
             state=Pending().to_api(),
-            parameters=flow.serialize_parameters(self.ctx.parameters),
+            parameters=info.parameters,  # as given: Prefect records them before validating
             tags=list(info.tags),
             empirical_policy={"retries": flow.retries, "retry_delay": flow.retry_delay_seconds},
             context={CREATE_MARKER: self.marker},
@@ -272,19 +285,28 @@ class FlowRunServer:
         again within the budget; an unreachable one is not, the create is deferred.
         """
         assert self.reporter is not None
-        from tenacity import Retrying, retry_if_exception, stop_before_delay, wait_exponential
-
-        reporter, body = self.reporter, self.create_body()
-        retrying = Retrying(
-            retry=retry_if_exception(_busy),
-            wait=wait_exponential(multiplier=0.1, max=1.0),
-            stop=stop_before_delay(max(0.0, budget_end - time.monotonic())),
-            reraise=True,
+        reply = _within(budget_end)(
+            self.reporter.create_flow_run, self.flow.name, self.create_body(), deadline=budget_end
         )
-        reply = retrying(reporter.create_flow_run, self.flow.name, body, deadline=budget_end)
         data = decode(reply, Any)
         self.run.resolve(data["id"], data.get("name"), self.reporter.flow_ids.get(self.flow.name))
+        self._learn(data)
         return self._check_existing(reply.status_code, data)
+
+    def _learn(self, data: dict[str, Any]) -> None:
+        # What the server's record adds to the run's FlowRun (for hooks and skiff.runtime).
+        import datetime
+
+        info = self.ctx.flow_run
+        stamp = data.get("expected_start_time")
+        if isinstance(stamp, str):
+            info.expected_start_time = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        if data.get("parent_task_run_id"):
+            info.parent_task_run_id = uuid.UUID(data["parent_task_run_id"])
+        if data.get("deployment_id"):
+            info.deployment_id = uuid.UUID(data["deployment_id"])
+        info.job_variables = data.get("job_variables") or {}
+        info.labels = data.get("labels") or {}
 
     def _check_existing(self, status: int, data: dict[str, Any]) -> bool:
         # HTTP 200 instead of 201: the key named a run that was there before. Only a key the
@@ -317,6 +339,7 @@ class FlowRunServer:
             queue_state(self.reporter, self.run, Running())
 
     def _deferred(self, status: int, data: dict[str, Any]) -> None:
+        self._learn(data)
         try:
             if self._check_existing(status, data):
                 self.propose_running(wait=False)
@@ -350,7 +373,8 @@ class FlowRunServer:
         }
         if parent.run.id is not None and not self.reporter.in_outage:
             try:
-                self.reporter.request(
+                _within(budget_end)(
+                    self.reporter.request,
                     "POST",
                     "/task_runs/",
                     json={**body, "flow_run_id": str(parent.run.id)},
@@ -358,6 +382,7 @@ class FlowRunServer:
                     timeout=max(0.01, budget_end - time.monotonic()),
                 )
                 stand_in.resolve(task_run_id, None, None)
+                self.ctx.flow_run.parent_task_run_id = uuid.UUID(task_run_id)
                 return
             except APIError as exc:
                 if self.settings.strict:
@@ -368,9 +393,13 @@ class FlowRunServer:
                 KEEP,
                 lambda: ("POST", "/task_runs/", {**body, "flow_run_id": run_id(parent.run)}),
                 CONTROL_SIZE,
-                on_response=lambda _reply: stand_in.resolve(task_run_id, None, None),
+                on_response=lambda _reply: self._stand_in_landed(stand_in, task_run_id),
             )
         )
+
+    def _stand_in_landed(self, stand_in: RunRef, task_run_id: str) -> None:
+        stand_in.resolve(task_run_id, None, None)
+        self.ctx.flow_run.parent_task_run_id = uuid.UUID(task_run_id)
 
     def _take_over(self) -> None:
         assert self.reporter is not None
@@ -388,11 +417,14 @@ class FlowRunServer:
             return
         data = decode(reply, Any)
         self.run.resolve(data["id"], data.get("name"), data.get("flow_id"))
-        self.ctx.parameters.update(data.get("parameters") or {})
+        server_parameters = data.get("parameters") or {}
+        self.ctx.parameters.update(server_parameters)
         info = self.ctx.flow_run
+        info.parameters = {**info.parameters, **server_parameters}
         info.run_count = int(data.get("run_count") or 0)
-        if data.get("deployment_id"):
-            info.deployment_id = uuid.UUID(data["deployment_id"])
+        info.tags = list(data.get("tags") or info.tags)
+        info.flow_version = data.get("flow_version") or info.flow_version
+        self._learn(data)
         self.propose_running()
 
     # ------------------------------------------------------------------ states
