@@ -19,7 +19,9 @@ Both drivers run the same steps, the ones Prefect 3.9.1's client takes:
    Prefect's warning on the run logger.
 
 The timeout counts from the call, the turn in the lane included (Prefect starts its clock
-when the service takes the request, so a queued call can wait past its timeout).
+when the service takes the request, so a queued call can wait past its timeout). Within
+it, busy (429, 503) or unreachable answers are retried by the transport until the
+deadline, and then reported as the timeout.
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ DEFAULT_RETRY_AFTER = 1.0  # a 423 without Retry-After (the server always sends 
 RETRIES_UNTIL_DEADLINE = 1_000_000  # with a timeout, the deadline ends the retries
 HOLDER_TYPES = ("flow_run", "task_run", "deployment")
 
-logger = logging.getLogger("skiff.concurrency")
+# Prefect logs these lines on "prefect.concurrency"; the same name keeps logging configs working.
+logger = logging.getLogger("prefect.concurrency")
 
 
 class ConcurrencySlotAcquisitionError(SkiffError):
@@ -388,7 +391,7 @@ def run_logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger] | Non
 def check_granted(plan: Plan, granted: Granted, *, fallback: bool, quiet: bool = False) -> None:
     """For limits that do not exist: raise with ``strict``, else warn as Prefect does.
 
-    ``fallback``: outside a run, warn on ``skiff.concurrency`` (``concurrency``) or stay
+    ``fallback``: outside a run, warn on ``prefect.concurrency`` (``concurrency``) or stay
     silent (``rate_limit``). ``quiet`` (the task engine's tag limits) logs at DEBUG.
     """
     if granted.limits:

@@ -36,9 +36,15 @@ BUSY = (429, 502, 503)
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 OUTSIDE_A_RUN = """
-import asyncio, os, time
+import asyncio, logging, os, time
 from prefect.concurrency.sync import concurrency, rate_limit
 from prefect.concurrency import asyncio as aio
+
+class Show(logging.Handler):
+    def emit(self, record):
+        print("log", record.name, record.levelname, record.getMessage())
+
+logging.getLogger("prefect.concurrency").addHandler(Show(logging.WARNING))
 
 DB, API, FULL, GONE = os.environ["DB"], os.environ["API"], os.environ["FULL"], os.environ["GONE"]
 
@@ -154,6 +160,8 @@ def test_outside_a_run(limits: Limits, prefect_api_url: str, tmp_path: Path) -> 
         polls = [r for i, r in enumerate(neutral) if i == 0 or r != neutral[i - 1]]
         traces[side] = (_neutral(out, names), polls, actives)
     assert traces["skiff"][0] == traces["prefect"][0]
+    missing = "log prefect.concurrency WARNING Concurrency limits ['GONE'] do not exist"
+    assert missing in traces["skiff"][0]  # the local line, on Prefect's logger name
     assert traces["skiff"][2] == traces["prefect"][2] == [0, 0]
     # Requests: the same, except that skiff checks its arguments before sending.
     assert traces["skiff"][1] == traces["prefect"][1]

@@ -151,18 +151,18 @@ def test_missing_limits_warn_and_proceed_or_raise_with_strict(
 ) -> None:
     gone = limits.missing("db")
     ran = []
-    with caplog.at_level(logging.WARNING, logger="skiff.concurrency"), concurrency(gone):
+    with caplog.at_level(logging.WARNING, logger="prefect.concurrency"), concurrency(gone):
         ran.append(True)
     assert ran == [True]
     assert [(r.name, r.levelno, r.getMessage()) for r in caplog.records] == [
         (
-            "skiff.concurrency",
+            "prefect.concurrency",
             logging.WARNING,
             f"Concurrency limits [{gone!r}] do not exist - skipping acquisition.",
         )
     ]
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="skiff.concurrency"):
+    with caplog.at_level(logging.WARNING, logger="prefect.concurrency"):
         rate_limit(gone)  # outside a run Prefect says nothing for rate limits
     assert caplog.records == []
     for call in (
@@ -243,7 +243,7 @@ def test_a_lost_lease_is_logged_and_the_body_runs_on(
     lost = (
         "Concurrency lease renewal failed - slots are no longer reserved. Execution will continue"
     )
-    with caplog.at_level(logging.WARNING, logger="skiff.concurrency"), concurrency(db):
+    with caplog.at_level(logging.WARNING, logger="prefect.concurrency"), concurrency(db):
         deadline = time.monotonic() + 60
         while not any(lost in r.getMessage() for r in caplog.records):
             assert time.monotonic() < deadline, "no renewal failure was logged"
