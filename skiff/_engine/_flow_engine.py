@@ -23,8 +23,9 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from skiff._engine import _context, _reporter, _tags
-from skiff._engine._base import format_run_name, hook_name, retry_delay
+from skiff._engine._base import format_run_name, retry_delay
 from skiff._engine._flow_runs import FlowRunServer, RunHandle, takeover_id
+from skiff._engine._hooks import run_hooks
 from skiff._engine._items import RunRef
 from skiff._engine._logging import flow_run_logger, patch_print
 from skiff._engine._states import Crashed, Failed, Pending, Running, State, return_value_to_state
@@ -291,45 +292,9 @@ class FlowRunEngine:
 
     def call_hooks(self, state: State, *, send_logs: bool = True) -> None:
         """Run the flow's hooks for ``state``, with Prefect's arguments and log lines."""
-        options = self.flow.options
-        if state.is_failed():
-            hooks = options.get("on_failure")
-        elif state.is_completed():
-            hooks = options.get("on_completion")
-        elif state.type.value == "CANCELLING":
-            hooks = options.get("on_cancellation")
-        elif state.is_crashed():
-            hooks = options.get("on_crashed")
-        elif state.is_running():
-            hooks = options.get("on_running")
-        else:
-            return
-        for hook in hooks or ():
-            name = hook_name(hook)
-            try:
-                self.logger.log(
-                    logging.INFO,
-                    f"Running hook {name!r} in response to entering state {state.name!r}",
-                    send_to_api=send_logs,
-                )
-                outcome = hook(self.flow, self.ctx.flow_run, state)
-                if hasattr(outcome, "__await__"):
-                    import asyncio
-
-                    asyncio.run(outcome)
-            except Exception:
-                self.logger.log(
-                    logging.ERROR,
-                    f"An error was encountered while running hook {name!r}",
-                    exc_info=True,
-                    send_to_api=send_logs,
-                )
-            else:
-                self.logger.log(
-                    logging.INFO,
-                    f"Hook {name!r} finished running successfully",
-                    send_to_api=send_logs,
-                )
+        run_hooks(
+            self.logger, self.flow.options, self.flow, self.ctx.flow_run, state, send_logs=send_logs
+        )
 
     def _finish(self) -> None:
         self.ctx.task_runner.shutdown()

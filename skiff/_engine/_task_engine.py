@@ -9,10 +9,7 @@ async tasks.
 What it reports: one task-run state event per state, as Prefect's engine emits them
 (Pending, Running, then AwaitingRetry/Retrying per retry and the final state), and
 Prefect's engine log lines on ``prefect.task_runs``. Events go through the reporter's
-buffer; nothing here waits for the network. With ``SKIFF_LEAN_TASK_EVENTS=true`` a
-Pending or Running event that is superseded before the reporter sends it is skipped, so
-a fast task costs one event (see the README: the recorder's throughput, about 140
-events/s on SQLite, bounds how fast a very large flow becomes visible).
+buffer (:mod:`skiff._engine._task_events`); nothing here waits for the network.
 """
 
 from __future__ import annotations
@@ -26,9 +23,9 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from skiff._engine import _context, _futures
-from skiff._engine._base import format_run_name, hook_name, jittered, retry_delay
+from skiff._engine._base import format_run_name, jittered, retry_delay
 from skiff._engine._errors import UpstreamTaskError
-from skiff._engine._items import EVENT_SIZE, FINAL_TASK_EVENT, TASK_EVENT, Item, RunRef, run_id
+from skiff._engine._hooks import run_hooks
 from skiff._engine._logging import patch_print, task_run_logger
 from skiff._engine._states import (
     AwaitingRetry,
@@ -41,8 +38,8 @@ from skiff._engine._states import (
     State,
     utcnow,
 )
+from skiff._engine._task_events import queue_event
 from skiff._engine._timeouts import TaskRunTimeoutError, async_deadline, deadline
-from skiff._engine._wire import TaskRunPayload, iso, task_run_event
 
 if TYPE_CHECKING:
     from skiff._engine._reporter import Reporter
@@ -51,26 +48,6 @@ if TYPE_CHECKING:
 __all__ = ["TaskRunEngine", "run_task_async", "run_task_sync"]
 
 _RETRY_LINE = "Task run failed with %s: %r - Retry %s/%s will start %s"
-
-
-class _PendingEvent:
-    """A state event, made into its body when the reporter sends it."""
-
-    __slots__ = ("end", "engine", "previous", "run_count", "state", "total")
-
-    def __init__(self, engine: TaskRunEngine, state: State, previous: State | None) -> None:
-        self.engine = engine
-        self.state = state
-        self.previous = previous
-        self.run_count = engine.run_count
-        self.end = engine.end
-        self.total = engine.total_run_time
-
-    def __call__(self) -> Any:
-        return self.engine.event(self)
-
-    def superseded(self) -> bool:
-        return self.engine.state is not self.state
 
 
 class TaskRunEngine:
@@ -131,79 +108,9 @@ class TaskRunEngine:
         self.task_run.expected_start_time = self.expected
         self.task_run.state = self.state
         self.logger = task_run_logger(self.reporter, self.flow, self.id)
-        self._queue(self.state, None)
+        queue_event(self, self.state, None)
 
     # ------------------------------------------------------------------ reporting
-    def _queue(self, state: State, previous: State | None) -> None:
-        if self.reporter is None:
-            return
-        pending = _PendingEvent(self, state, previous)
-        final = state.is_final()
-        self.reporter.put(
-            Item(
-                "event",
-                FINAL_TASK_EVENT if final else TASK_EVENT,
-                pending,
-                EVENT_SIZE,
-                skip=pending.superseded if self.lean and not final else None,
-            )
-        )
-
-    def event(self, pending: _PendingEvent) -> Any:
-        """The body of one queued state event (called by the reporter)."""
-        flow = self.flow
-        task = self.task
-        related: list[dict[str, str]] = []
-        if flow is not None:
-            run: RunRef = flow.run
-            related.append(
-                {
-                    "prefect.resource.id": f"prefect.flow-run.{run_id(run)}",
-                    "prefect.resource.role": "flow-run",
-                    "prefect.resource.name": run.name or "",
-                }
-            )
-            if run.flow_id:
-                related.append(
-                    {
-                        "prefect.resource.id": f"prefect.flow.{run.flow_id}",
-                        "prefect.resource.role": "flow",
-                        "prefect.resource.name": flow.flow.name,
-                    }
-                )
-        related.extend(
-            {"prefect.resource.id": f"prefect.tag.{tag}", "prefect.resource.role": "tag"}
-            for tag in self.tags
-        )
-        details = {
-            k: v
-            for k, v in pending.state.details.items()
-            if k not in ("task_run_id", "flow_run_id")
-        }
-        payload = TaskRunPayload(
-            name=self.name,
-            task_key=task.task_key,
-            dynamic_key=self.dynamic_key,
-            task_version=task.version,
-            empirical_policy={
-                "max_retries": 0,
-                "retry_delay_seconds": 0.0,
-                "retries": task.retries,
-                "retry_delay": task.retry_delay_seconds,
-                "retry_jitter_factor": task.options.get("retry_jitter_factor"),
-            },
-            tags=self.tags,
-            labels={},
-            task_inputs=self.inputs,
-            run_count=pending.run_count,
-            flow_run_run_count=flow.flow_run.run_count if flow is not None else 0,
-            expected_start_time=self.expected.isoformat(),
-            start_time=iso(self.started),
-            end_time=iso(pending.end),
-            total_run_time=pending.total,
-        )
-        return task_run_event(self.id, pending.state, pending.previous, payload, related, details)
-
     def set_state(self, state: State) -> State:
         """Make ``state`` current, keep the run's times, and queue its event."""
         previous = self.state
@@ -220,7 +127,7 @@ class TaskRunEngine:
         if state.is_final() and self.started is not None and self.end is None:
             self.end = state.timestamp
         self.state = self.task_run.state = state
-        self._queue(state, previous)
+        queue_event(self, state, previous)
         return state
 
     def log(self, level: int, message: str, *args: Any, exc_info: Any = None) -> None:
@@ -420,34 +327,7 @@ class TaskRunEngine:
 
     def call_hooks(self, state: State) -> None:
         """Run the hooks for ``state`` (``on_running``, ``on_completion``, ``on_failure``)."""
-        if state.is_failed():
-            hooks = self.task.options.get("on_failure")
-        elif state.is_completed():
-            hooks = self.task.options.get("on_completion")
-        elif state.is_running():
-            hooks = self.task.options.get("on_running")
-        else:
-            return
-        for hook in hooks or ():
-            name = hook_name(hook)
-            try:
-                self.log(
-                    logging.INFO,
-                    f"Running hook {name!r} in response to entering state {state.name!r}",
-                )
-                outcome = hook(self.task, self.task_run, state)
-                if hasattr(outcome, "__await__"):
-                    import asyncio
-
-                    asyncio.run(outcome)
-            except Exception:
-                self.log(
-                    logging.ERROR,
-                    f"An error was encountered while running hook {name!r}",
-                    exc_info=True,
-                )
-            else:
-                self.log(logging.INFO, f"Hook {name!r} finished running successfully")
+        run_hooks(self.logger, self.task.options, self.task, self.task_run, state)
 
     def _finished(self) -> None:
         level = logging.INFO if self.state.is_completed() else logging.ERROR

@@ -1,0 +1,113 @@
+"""Task-run state events: one per state, queued for the reporter, built when sent.
+
+As Prefect's engine emits them: Pending, Running, then AwaitingRetry/Retrying per retry
+and the final state. With ``SKIFF_LEAN_TASK_EVENTS=true`` a Pending or Running event that
+is superseded before the reporter sends it is skipped, so a fast task costs one event
+(the server's recorder takes about 140 events/s on SQLite, which bounds how fast a very
+large flow becomes visible).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from skiff._engine._items import EVENT_SIZE, FINAL_TASK_EVENT, TASK_EVENT, Item, RunRef, run_id
+from skiff._engine._wire import TaskRunPayload, iso, task_run_event
+
+if TYPE_CHECKING:
+    from skiff._engine._states import State
+    from skiff._engine._task_engine import TaskRunEngine
+
+__all__ = ["queue_event"]
+
+
+class _PendingEvent:
+    """A state event, made into its body when the reporter sends it."""
+
+    __slots__ = ("end", "engine", "previous", "run_count", "state", "total")
+
+    def __init__(self, engine: TaskRunEngine, state: State, previous: State | None) -> None:
+        self.engine = engine
+        self.state = state
+        self.previous = previous
+        self.run_count = engine.run_count
+        self.end = engine.end
+        self.total = engine.total_run_time
+
+    def __call__(self) -> Any:
+        return _build(self)
+
+    def superseded(self) -> bool:
+        return self.engine.state is not self.state
+
+
+def queue_event(engine: TaskRunEngine, state: State, previous: State | None) -> None:
+    """Queue the event that moves ``engine``'s run from ``previous`` to ``state``."""
+    if engine.reporter is None:
+        return
+    pending = _PendingEvent(engine, state, previous)
+    final = state.is_final()
+    engine.reporter.put(
+        Item(
+            "event",
+            FINAL_TASK_EVENT if final else TASK_EVENT,
+            pending,
+            EVENT_SIZE,
+            skip=pending.superseded if engine.lean and not final else None,
+        )
+    )
+
+
+def _build(pending: _PendingEvent) -> Any:
+    # The body of one queued event (called by the reporter when it sends).
+    engine = pending.engine
+    flow = engine.flow
+    task = engine.task
+    related: list[dict[str, str]] = []
+    if flow is not None:
+        run: RunRef = flow.run
+        related.append(
+            {
+                "prefect.resource.id": f"prefect.flow-run.{run_id(run)}",
+                "prefect.resource.role": "flow-run",
+                "prefect.resource.name": run.name or "",
+            }
+        )
+        if run.flow_id:
+            related.append(
+                {
+                    "prefect.resource.id": f"prefect.flow.{run.flow_id}",
+                    "prefect.resource.role": "flow",
+                    "prefect.resource.name": flow.flow.name,
+                }
+            )
+    related.extend(
+        {"prefect.resource.id": f"prefect.tag.{tag}", "prefect.resource.role": "tag"}
+        for tag in engine.tags
+    )
+    details = {
+        k: v for k, v in pending.state.details.items() if k not in ("task_run_id", "flow_run_id")
+    }
+    payload = TaskRunPayload(
+        name=engine.name,
+        task_key=task.task_key,
+        dynamic_key=engine.dynamic_key,
+        task_version=task.version,
+        empirical_policy={
+            "max_retries": 0,
+            "retry_delay_seconds": 0.0,
+            "retries": task.retries,
+            "retry_delay": task.retry_delay_seconds,
+            "retry_jitter_factor": task.options.get("retry_jitter_factor"),
+        },
+        tags=engine.tags,
+        labels={},
+        task_inputs=engine.inputs,
+        run_count=pending.run_count,
+        flow_run_run_count=flow.flow_run.run_count if flow is not None else 0,
+        expected_start_time=engine.expected.isoformat(),
+        start_time=iso(engine.started),
+        end_time=iso(pending.end),
+        total_run_time=pending.total,
+    )
+    return task_run_event(engine.id, pending.state, pending.previous, payload, related, details)
