@@ -28,7 +28,7 @@ from skiff._engine._errors import (
     UnfinishedRun,
     UpstreamTaskError,
 )
-from skiff._engine._flow_runs import RunHandle
+from skiff._engine._flow_states import RunHandle
 from skiff._engine._flows import (
     Flow,
     dropped_reports,

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from skiff._engine import _context, _reporter, _tags
 from skiff._engine._base import format_run_name, retry_delay
-from skiff._engine._flow_runs import FlowRunServer, RunHandle, takeover_id
+from skiff._engine._flow_runs import FlowRunServer, takeover_id
+from skiff._engine._flow_states import RunHandle
 from skiff._engine._hooks import run_hooks
 from skiff._engine._items import RunRef
 from skiff._engine._logging import flow_run_logger, patch_print

@@ -20,7 +20,7 @@ from skiff._engine import _reporter
 from skiff._engine._base import source_file_hash, task_key_for
 from skiff._engine._errors import NotSupportedError, OrchestrationError
 from skiff._engine._flow_engine import FlowRunEngine, run_flow_async_engine, run_flow_sync_engine
-from skiff._engine._flow_runs import RunHandle
+from skiff._engine._flow_states import RunHandle
 from skiff._engine._options import check_flow_options
 from skiff._engine._task_runners import ThreadPoolTaskRunner
 from skiff._engine._tasks import bind_call, call_with_parameters

@@ -148,13 +148,14 @@ class TaskRunEngine:
                 self.set_state(Pending(str(exc), name="NotReady"))
                 yield
                 return
-            cached = self._cache_lookup()
-            self.set_state(Running())
-            self.call_hooks(self.state)
-            if cached is not None:
-                self.set_state(cached)
-                self.value = cached.result()
-            yield
+            with self._tag_limits():
+                cached = self._cache_lookup()
+                self.set_state(Running())
+                self.call_hooks(self.state)
+                if cached is not None:
+                    self.set_state(cached)
+                    self.value = cached.result()
+                yield
         except BaseException as exc:
             if not self.state.is_final():
                 self._crash(exc)
@@ -162,6 +163,19 @@ class TaskRunEngine:
         finally:
             self.call_hooks(self.state)
             self._finished()
+
+    def _tag_limits(self) -> contextlib.AbstractContextManager[None]:
+        # Prefect holds a task run's "tag:<name>" concurrency limits while it runs.
+        if not self.tags or self.reporter is None:
+            return contextlib.nullcontext()
+        from skiff.concurrency.sync import hold
+
+        return hold(
+            [f"tag:{tag}" for tag in self.tags],
+            holder={"type": "task_run", "id": self.id},
+            lease_duration=60,
+            suppress_warnings=True,
+        )
 
     def _name_run(self) -> None:
         template = self.task.options.get("task_run_name")
