@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 
@@ -35,7 +36,7 @@ def test_task_runs_wait_for_their_tag_limit(api_env: str) -> None:
     assert state.result() == [1, 2, 3]
     spans.sort()
     # One slot: no two runs overlapped, although three were submitted at once.
-    assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(spans))
     assert skiff.flush(20)
     limit = http.get(f"/v2/concurrency_limits/tag:{tag}").json()
     assert limit["active_slots"] == 0
