@@ -478,7 +478,7 @@ def test_run_id_waits_for_the_flow_run_id() -> None:
     flow_run = FlowRun(ref, "etl", {}, [], None)
     task_run_id = uuid.uuid4()
     task_run = TaskRun(task_run_id, "t-0", "t", "t-abc", flow_run, {}, [])
-    ctx = TaskRunContext(SimpleNamespace(fn=_sample), task_run, {}, None, False)
+    ctx = TaskRunContext(SimpleNamespace(fn=_sample), task_run, {}, None, False, reporter=None)
     with pytest.raises(cp.CacheKeyError, match="flow run's id"):
         cp.RUN_ID.compute_key(ctx, {}, {})
     with pytest.raises(cp.CacheKeyError):
@@ -486,7 +486,9 @@ def test_run_id_waits_for_the_flow_run_id() -> None:
     ref.id = uuid.uuid4()
     assert cp.RUN_ID.compute_key(ctx, {}, {}) == str(ref.id)
     standalone = TaskRun(task_run_id, "t-0", "t", "t-abc", None, {}, [])
-    standalone_ctx = TaskRunContext(SimpleNamespace(fn=_sample), standalone, {}, None, False)
+    standalone_ctx = TaskRunContext(
+        SimpleNamespace(fn=_sample), standalone, {}, None, False, reporter=None
+    )
     assert cp.RUN_ID.compute_key(standalone_ctx, {}, {}) == str(task_run_id)
 
 

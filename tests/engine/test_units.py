@@ -15,16 +15,17 @@ import pytest
 import skiff
 from skiff._engine import (
     Flow,
-    RunTimeoutError,
     State,
     StateType,
     Task,
     TaskRunFuture,
-    _tasks,
+    _base,
+    _task_engine,
     flow,
     task,
     unmapped,
 )
+from skiff.exceptions import CrashedRun, FailedRun, FlowRunTimeoutError, TaskRunTimeoutError
 
 
 @pytest.fixture(autouse=True)
@@ -102,7 +103,8 @@ def test_wrong_flow_arguments_raise_validation_error() -> None:
 
 def test_retries_use_the_delay_list_and_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
     slept: list[float] = []
-    monkeypatch.setattr(_tasks.time, "sleep", slept.append)
+    # The sync driver waits out an AwaitingRetry state's scheduled time with time.sleep.
+    monkeypatch.setattr(_task_engine.time, "sleep", slept.append)
     calls = {"n": 0}
 
     @task(retries=3, retry_delay_seconds=[1, 2], retry_jitter_factor=0.5)
@@ -119,15 +121,18 @@ def test_retries_use_the_delay_list_and_jitter(monkeypatch: pytest.MonkeyPatch) 
     (state,) = f()
     assert state.is_completed() and state.result() == "done"
     assert calls["n"] == 4
-    # The list repeats its last value; jitter keeps each delay within ±50 %.
+    # The list repeats its last value; Prefect's clamped jitter keeps each delay within
+    # [0.63, 1.5] times it (the wait is the time left until the scheduled retry, so a hair
+    # less than the drawn delay).
     assert len(slept) == 3
     for got, base in zip(slept, [1, 2, 2], strict=True):
-        assert base * 0.5 <= got <= base * 1.5
+        assert base * 0.6 <= got <= base * 1.5
 
 
 def test_backoff_without_jitter_is_exact() -> None:
-    assert [_tasks.backoff_for(i, [1, 5], None) for i in range(3)] == [1, 5, 5]
-    assert _tasks.backoff_for(4, 3, 0) == 3
+    assert [_base.retry_delay(i, [1, 5]) for i in range(3)] == [1, 5, 5]
+    assert _base.retry_delay(4, 3) == 3 and _base.retry_delay(0, None) == 0
+    assert _base.jittered(3, 0) == 3 and _base.jittered(3, None) == 3
 
 
 def test_retries_exhausted_gives_failed_state_and_raises() -> None:
@@ -165,18 +170,25 @@ def test_timeouts_give_timed_out_states() -> None:
     async def slow_async() -> None:
         await asyncio.sleep(5)
 
+    seen: list[Any] = []
+
     @flow
-    def f() -> list[State]:
+    def f() -> None:
+        # Kept aside, not returned: a flow returning failed states fails itself (Prefect).
         submitted = busy.submit()
         submitted.wait()
-        return [sleepy(return_state=True), submitted, asyncio.run(slow_async(return_state=True))]
+        seen.extend(
+            [sleepy(return_state=True), submitted, asyncio.run(slow_async(return_state=True))]
+        )
 
     started = time.monotonic()
-    first, future, third = f()
+    assert f(return_state=True).is_completed()
+    first, future, third = seen
     assert isinstance(future, TaskRunFuture)
     for state in (first, future.state, third):
         assert (state.type, state.name) == (StateType.FAILED, "TimedOut")
-        with pytest.raises(RunTimeoutError):
+        assert state.message == "Task run exceeded timeout of 0.2 second(s)"
+        with pytest.raises(TaskRunTimeoutError):
             state.result()
     assert time.monotonic() - started < 4
 
@@ -189,7 +201,7 @@ def test_flow_timeout() -> None:
 
     state = slow(return_state=True)
     assert state.name == "TimedOut" and state.is_failed()
-    with pytest.raises(TimeoutError):
+    with pytest.raises(FlowRunTimeoutError):
         slow()
 
 
@@ -319,14 +331,23 @@ def test_hooks_run_with_the_final_state() -> None:
 def test_states_api() -> None:
     from skiff import states
 
-    done = states.Completed(5)
+    # Prefect's keywords; a positional first argument is the message.
+    done = states.Completed(data=5)
     assert (
         done.is_completed() and done.is_final() and done.result() == 5 and done.type == "COMPLETED"
     )
+    assert states.Completed("all good").message == "all good"
+    assert states.Completed("all good").result() is None
     crashed = states.Crashed(message="killed")
     assert crashed.is_crashed() and crashed.message == "killed"
-    with pytest.raises(RuntimeError, match="Crashed"):
+    with pytest.raises(CrashedRun, match="killed"):
         crashed.result()
+    failed = states.Failed(message="nope", data=ValueError("inner"))
+    with pytest.raises(ValueError, match="inner"):
+        failed.result()
+    assert isinstance(failed.result(raise_on_failure=False), ValueError)
+    with pytest.raises(FailedRun, match="no data"):
+        states.Failed(message="no data").result()
     assert states.State.from_api({"type": "SCHEDULED", "name": "AwaitingRetry"}).is_scheduled()
 
 
