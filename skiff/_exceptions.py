@@ -1,9 +1,12 @@
 """skiff's exceptions, all rooted at :class:`SkiffError`.
 
 This module is the root of the tree: the client's errors are defined here, and the
-runtime's and the blocks' errors (marked below) subclass them where they live: import
-those from ``skiff._engine`` and ``skiff.blocks``. ``skiff.client._exceptions``
-re-exports this module, so old imports keep working.
+others subclass them where they live (marked below): [runtime] in ``skiff._engine``
+(``skiff.exceptions`` exports them under Prefect's names), [cache] in
+``skiff._engine._policies``/``_hashing`` (``skiff.cache_policies``), [parameters] in
+``skiff._engine._parameters``, [blocks] in ``skiff.blocks``, [concurrency] in
+``skiff.concurrency`` and [variables] in ``skiff.variables``.
+``skiff.client._exceptions`` re-exports this module, so old imports keep working.
 
 The tree::
 
@@ -13,13 +16,41 @@ The tree::
     ├── ValidationError             an argument or a response body does not fit its type,
     │   │                           or breaks a limit the server documents (names the limit)
     │   ├── ResponseValidationError     a response body that does not decode (names the field path)
-    │   └── BlockValidationError        block data does not fit the block's fields   [blocks]
+    │   ├── BlockValidationError        block data does not fit the block's fields   [blocks]
+    │   ├── ParameterTypeError          a flow's parameters do not fit its annotations
+    │   │                               (Prefect's text, one line per error)   [parameters]
+    │   ├── SignatureMismatchError      parameters the flow function does not take;
+    │   │                               also a ``TypeError``   [parameters]
+    │   ├── CachePolicyError            a cache policy built or combined wrongly;
+    │   │                               also a ``TypeError``   [cache]
+    │   └── ConcurrencyArgumentError    a wrong argument, nothing sent; also a
+    │                                   ``ConcurrencySlotAcquisitionError``   [concurrency]
     ├── ReportingError              strict mode: a report could not be delivered
     ├── WaitTimeoutError            a run did not reach a final state in time (``flow_runs.wait``)
     ├── OrchestrationError          the server's orchestration stopped a flow run   [runtime]
     │   ├── FlowRunAborted              it answered ABORT (cancelled, already finished)
     │   └── FlowRunRejected             it answered REJECT; ``state`` is the state it kept
     ├── RunTimeoutError             a flow or task run passed its ``timeout_seconds`` [runtime]
+    │   ├── FlowRunTimeoutError         a flow run's (its state is ``TimedOut``)
+    │   └── TaskRunTimeoutError         a task run's (its state is ``TimedOut``)
+    ├── FailedRun                   ``state.result()`` of a failed run with no exception of
+    │                               its own   [runtime]
+    ├── CrashedRun                  ``state.result()`` of a crashed run   [runtime]
+    ├── CancelledRun                ``state.result()`` of a cancelled run   [runtime]
+    ├── UnfinishedRun               ``state.result()`` of a run not yet final   [runtime]
+    ├── UpstreamTaskError           a task's upstream did not complete (NotReady)   [runtime]
+    ├── MissingContextError         a run-only call outside a run; also a
+    │                               ``RuntimeError``   [runtime]
+    ├── NotSupportedError           a Prefect feature out of skiff's scope (serve, deploy,
+    │                               pause, transactions); also a ``NotImplementedError`` [runtime]
+    ├── CacheKeyError               a cache key could not be computed; the task runs
+    │   │                           uncached   [cache]
+    │   └── HashError                   neither JSON-encodable nor picklable (Prefect's name)
+    ├── ConcurrencySlotAcquisitionError   slots refused, or a missing limit with
+    │                                     ``strict``   [concurrency]
+    ├── AcquireConcurrencySlotTimeoutError   slots not acquired within ``timeout_seconds``
+    │                                        [concurrency]
+    ├── VariableAlreadyExistsError  ``Variable.set`` without ``overwrite=True``   [variables]
     ├── BlockError                  loading or saving a credential block failed     [blocks]
     │   ├── BlockNotFoundError          no document of that name for the block type
     │   ├── UnknownBlockTypeError       the slug names no block type
@@ -45,10 +76,13 @@ The tree::
             ├── RateLimitError              429
             └── InternalServerError         5xx
 
-``RunTimeoutError`` and ``WaitTimeoutError`` are also ``TimeoutError``s;
-``ConfigurationError`` and ``ValidationError`` are ``ValueError``s; ``MissingExtraError``
-is an ``ImportError``; ``BlockNotFoundError`` and ``UnknownBlockTypeError`` are
-``LookupError``s.
+``RunTimeoutError`` (with its two subclasses), ``WaitTimeoutError`` and
+``AcquireConcurrencySlotTimeoutError`` are also ``TimeoutError``s; ``ConfigurationError``,
+``ValidationError``, ``CacheKeyError`` and ``VariableAlreadyExistsError`` are
+``ValueError``s; ``MissingExtraError`` is an ``ImportError``; ``BlockNotFoundError`` and
+``UnknownBlockTypeError`` are ``LookupError``s. Outside the tree, on purpose:
+``skiff.concurrency.asyncio.ConcurrencyLeaseLostError`` is an ``asyncio.CancelledError``
+(as Prefect's), so an ``except Exception`` in the body cannot swallow it.
 """
 
 from __future__ import annotations
