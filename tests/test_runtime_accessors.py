@@ -381,12 +381,6 @@ def test_inside_flow_and_task_same_as_prefect(
 
 
 @pytest.mark.server
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: a subflow's FlowRun needs parent_flow_run (its parent's FlowRun), and an id "
-    "before its body (its stand-in's POST /task_runs/ gets a 503 on SQLite and is not retried); "
-    "FlowRun.parameters must be the server's JSON form (deployment.parameters)",
-)
 def test_subflows_same_as_prefect(prefect_api_url: str, tmp_path: Path) -> None:
     env = clean_env(PREFECT_API_URL=prefect_api_url)
     assert_same(
@@ -448,11 +442,6 @@ def test_deployment_run_same_as_prefect(prefect_api_url: str, tmp_path: Path) ->
 
 
 @pytest.mark.server
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: a taken-over run's FlowRun needs tags and job_variables from the server, "
-    "and a subflow's FlowRun parent_flow_run (deployment and parent ids are inherited)",
-)
 def test_deployment_run_and_subflow_same_as_prefect(prefect_api_url: str, tmp_path: Path) -> None:
     prefect = run_deployed("prefect", prefect_api_url, tmp_path)
     skiff = run_deployed("skiff", prefect_api_url, tmp_path)
