@@ -40,6 +40,7 @@ __all__ = [
 
 # Values with no inner futures and no identity worth linking (shared small objects).
 _ATOMIC = (int, float, bool, str, bytes, type(None), complex)
+_ATOMIC_TYPES = frozenset(_ATOMIC)
 
 
 class TaskRunFuture:
@@ -171,22 +172,31 @@ def _walk(value: Any, leaf: Callable[[TaskRunFuture], Any]) -> Any:
     return value
 
 
-def find_futures(value: Any, found: list[TaskRunFuture] | None = None) -> list[TaskRunFuture]:
-    """Every future inside ``value`` (not inside ``quote``), so a driver can wait for them."""
-    found = [] if found is None else found
+def find_futures(parameters: dict[str, Any], wait_for: Any = None) -> list[TaskRunFuture]:
+    """Every future in a call's parameters and ``wait_for`` (not inside ``quote``), so a
+    driver can wait for them before resolving."""
+    found: list[TaskRunFuture] = []
+    for value in parameters.values():
+        if type(value) not in _ATOMIC_TYPES:
+            _collect(value, found)
+    if wait_for is not None:
+        _collect(wait_for, found)
+    return found
+
+
+def _collect(value: Any, found: list[TaskRunFuture]) -> None:
     if isinstance(value, TaskRunFuture):
         found.append(value)
     elif isinstance(value, (*_ATOMIC, quote)):
         pass
     elif isinstance(value, BaseAnnotation):
-        find_futures(value.value, found)
+        _collect(value.value, found)
     elif isinstance(value, (list, tuple, set, frozenset)):
         for item in value:
-            find_futures(item, found)
+            _collect(item, found)
     elif isinstance(value, dict):
         for item in value.values():
-            find_futures(item, found)
-    return found
+            _collect(item, found)
 
 
 def _final(state: State, tolerate: bool) -> Any:
@@ -204,7 +214,7 @@ def resolve(value: Any, tolerate: bool = False) -> Any:
     Raises :class:`UpstreamTaskError` for an upstream that did not complete, unless it
     sits inside ``allow_failure``. Call it once every future inside is done.
     """
-    if isinstance(value, _ATOMIC):
+    if type(value) in _ATOMIC_TYPES or isinstance(value, _ATOMIC):
         return value
     if isinstance(value, TaskRunFuture):
         value.wait()

@@ -82,7 +82,7 @@ def stable_hash(*args: str | bytes, hash_algo: Callable[[], Any] = _md5) -> str:
 def cloudpickle_dumps(obj: Any) -> bytes:
     """``cloudpickle.dumps(obj)``; :class:`~skiff.MissingExtraError` when it is not installed."""
     try:
-        import cloudpickle  # type: ignore[import-not-found, unused-ignore]
+        import cloudpickle
     except ImportError:
         raise MissingExtraError("pickle", "cloudpickle") from None
     return bytes(cloudpickle.dumps(obj))

@@ -92,7 +92,9 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         if self._reporter is not None and kwargs.pop("send_to_api", True):
             send_log(self._reporter, self._run, self._task_run_id, self.logger.name, level, message)
         kwargs.pop("send_to_api", None)
-        self.logger.log(level, msg, *args, **kwargs)
+        if level >= logging.WARNING or self.logger.hasHandlers():
+            # With no handler anywhere stdlib would drop an INFO record: skip building it.
+            self.logger.log(level, msg, *args, **kwargs)
 
     def log_rendered(self, level: int, render: Callable[[], str]) -> None:
         """Log ``render()``; the server's copy is rendered when sent, once the run's name
@@ -101,7 +103,8 @@ class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
             return
         if self._reporter is not None:
             send_log(self._reporter, self._run, self._task_run_id, self.logger.name, level, render)
-        self.logger.log(level, render())
+        if level >= logging.WARNING or self.logger.hasHandlers():
+            self.logger.log(level, render())
 
 
 def send_log(

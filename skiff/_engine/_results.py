@@ -82,7 +82,7 @@ def _dumps(value: Any, serializer: str) -> str:
 
         return json.dumps(value, default=prefect_json_object_encoder)
     try:
-        import cloudpickle  # type: ignore[import-not-found, unused-ignore]
+        import cloudpickle
     except ImportError:
         return base64.encodebytes(pickle.dumps(value)).decode()
     return base64.encodebytes(cloudpickle.dumps(value)).decode()

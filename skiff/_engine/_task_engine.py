@@ -38,6 +38,7 @@ from skiff._engine._states import (
     State,
     utcnow,
 )
+from skiff._engine._tags import current_tags
 from skiff._engine._task_events import queue_event
 from skiff._engine._timeouts import TaskRunTimeoutError, async_deadline, deadline
 
@@ -68,7 +69,8 @@ class TaskRunEngine:
         self.wait_for = wait_for
         self.reporter = self.flow.reporter if self.flow is not None else reporter
         self.lean = bool(self.reporter is not None and self.reporter.settings.lean_task_events)
-        self.id = str(uuid.uuid4())
+        uid = uuid.uuid4()
+        self.id = str(uid)
         if self.flow is None:
             # Prefect's shape for a task run outside any flow.
             self.name = task.name
@@ -86,10 +88,10 @@ class TaskRunEngine:
         self.retries_done = 0
         self.value: Any = None
         self.cache_key: str | None = None
+        self.related: list[dict[str, str]] | None = None
         self.raised: BaseException | None = None
-        from skiff._engine._tags import current_tags
-
-        self.tags = sorted({*task.tags, *current_tags()})
+        extra = current_tags()
+        self.tags = sorted(task.tags | extra) if extra else task.sorted_tags
         self.inputs = _futures.task_inputs(
             parameters,
             self.flow,
@@ -97,7 +99,7 @@ class TaskRunEngine:
             parent_task.task_run_id if parent_task is not None else None,
         )
         self.task_run = _context.TaskRun(
-            uuid.UUID(self.id),
+            uid,
             self.name,
             task.name,
             task.task_key,
@@ -341,7 +343,8 @@ class TaskRunEngine:
 
     def call_hooks(self, state: State) -> None:
         """Run the hooks for ``state`` (``on_running``, ``on_completion``, ``on_failure``)."""
-        run_hooks(self.logger, self.task.options, self.task, self.task_run, state)
+        if self.task.has_hooks:
+            run_hooks(self.logger, self.task.options, self.task, self.task_run, state)
 
     def _finished(self) -> None:
         level = logging.INFO if self.state.is_completed() else logging.ERROR
@@ -361,7 +364,7 @@ class TaskRunEngine:
 
 def run_task_sync(engine: TaskRunEngine, return_state: bool = False) -> Any:
     """Drive a sync task run."""
-    for future in _futures.find_futures([engine.parameters, engine.wait_for]):
+    for future in _futures.find_futures(engine.parameters, engine.wait_for):
         future.wait()
     with engine.start():
         while engine.is_running():
@@ -378,7 +381,7 @@ async def run_task_async(engine: TaskRunEngine, return_state: bool = False) -> A
     """Drive an async task run (in the caller's event loop)."""
     import asyncio
 
-    pending = _futures.find_futures([engine.parameters, engine.wait_for])
+    pending = _futures.find_futures(engine.parameters, engine.wait_for)
     if pending:
         await asyncio.wait([asyncio.wrap_future(f._future) for f in pending])
     with engine.start():

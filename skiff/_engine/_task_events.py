@@ -58,11 +58,11 @@ def queue_event(engine: TaskRunEngine, state: State, previous: State | None) -> 
     )
 
 
-def _build(pending: _PendingEvent) -> Any:
-    # The body of one queued event (called by the reporter when it sends).
-    engine = pending.engine
+def _related(engine: TaskRunEngine) -> list[dict[str, str]]:
+    # The same for every event of a run: built once its flow run's id is known.
+    if engine.related is not None:
+        return engine.related
     flow = engine.flow
-    task = engine.task
     related: list[dict[str, str]] = []
     if flow is not None:
         run: RunRef = flow.run
@@ -85,21 +85,28 @@ def _build(pending: _PendingEvent) -> Any:
         {"prefect.resource.id": f"prefect.tag.{tag}", "prefect.resource.role": "tag"}
         for tag in engine.tags
     )
-    details = {
-        k: v for k, v in pending.state.details.items() if k not in ("task_run_id", "flow_run_id")
-    }
+    if flow is None or (flow.run.id is not None and flow.run.flow_id):
+        engine.related = related  # (not while spooling placeholders stand in for the id)
+    return related
+
+
+def _build(pending: _PendingEvent) -> Any:
+    # The body of one queued event (called by the reporter when it sends).
+    engine = pending.engine
+    flow = engine.flow
+    task = engine.task
+    state = pending.state
+    details = state.details
+    if len(details) > 1:
+        details = {k: v for k, v in details.items() if k not in ("task_run_id", "flow_run_id")}
+    else:
+        details = {}  # only the run's own id, which the payload leaves out
     payload = TaskRunPayload(
         name=engine.name,
         task_key=task.task_key,
         dynamic_key=engine.dynamic_key,
         task_version=task.version,
-        empirical_policy={
-            "max_retries": 0,
-            "retry_delay_seconds": 0.0,
-            "retries": task.retries,
-            "retry_delay": task.retry_delay_seconds,
-            "retry_jitter_factor": task.options.get("retry_jitter_factor"),
-        },
+        empirical_policy=task.event_policy,
         tags=engine.tags,
         labels={},
         task_inputs=engine.inputs,
@@ -110,4 +117,4 @@ def _build(pending: _PendingEvent) -> Any:
         end_time=iso(pending.end),
         total_run_time=pending.total,
     )
-    return task_run_event(engine.id, pending.state, pending.previous, payload, related, details)
+    return task_run_event(engine.id, state, pending.previous, payload, _related(engine), details)

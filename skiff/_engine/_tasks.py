@@ -93,11 +93,23 @@ class Task(Generic[R]):
         self.description: str | None = self.options.get("description") or inspect.getdoc(fn)
         self.version: str | None = self.options.get("version")
         self.tags: frozenset[str] = frozenset(self.options.get("tags") or ())
+        self.sorted_tags = sorted(self.tags)
+        self.has_hooks = any(
+            self.options.get(k) for k in ("on_completion", "on_failure", "on_running")
+        )
         self.retries: int = self.options.get("retries") or 0
         delays = self.options.get("retry_delay_seconds")
         # Prefect evaluates a callable delay once, with the retry count (exponential_backoff).
         self.retry_delay_seconds: Any = delays(self.retries) if callable(delays) else (delays or 0)
         self.timeout_seconds: float | None = self.options.get("timeout_seconds")
+        # The empirical_policy every event of this task's runs carries.
+        self.event_policy = {
+            "max_retries": 0,
+            "retry_delay_seconds": 0.0,
+            "retries": self.retries,
+            "retry_delay": self.retry_delay_seconds,
+            "retry_jitter_factor": self.options.get("retry_jitter_factor"),
+        }
         from skiff._engine._cache import resolve_persist_result, resolve_policy, task_key
 
         self.task_key = task_key(fn) or task_key_for(fn)
