@@ -200,13 +200,8 @@ def _subclass(base: Any) -> Node:
 
 def _enum(cls: type[enum.Enum]) -> Node:
     message = f"Input should be {_expected([m.value for m in cls])}"
-    base = (
-        SCALARS[int].fn
-        if issubclass(cls, int)
-        else SCALARS[str].fn
-        if issubclass(cls, str)
-        else None
-    )
+    lax_int, lax_str = SCALARS[int].fn, SCALARS[str].fn
+    base = lax_int if issubclass(cls, int) else lax_str if issubclass(cls, str) else None
 
     def coerce(value: Any, strict: bool) -> Any:
         if isinstance(value, cls):
