@@ -40,9 +40,9 @@ from skiff._engine._artifacts import (
     acreate_artifact,
     aupdate_artifact,
     create_artifact,
-    dispatch,
     update_artifact,
 )
+from skiff._engine._dispatch import dispatch
 from skiff._exceptions import ValidationError
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Generic, overload
 
 import msgspec
 
-from skiff._engine._artifacts import Steps, arun, dispatch, run
+from skiff._engine._dispatch import Steps, arun, dispatch, run
 from skiff._exceptions import NotFoundError, SkiffError, ValidationError
 
 __all__ = ["Variable", "VariableAlreadyExistsError"]

@@ -1,14 +1,7 @@
-"""What ``skiff.artifacts`` and ``skiff.variables`` share: dispatch, one request core, delivery.
+"""Artifact delivery: creates and updates, in a flow run through the run's reporter.
 
-**Dispatch** (Prefect's ``async_dispatch``). A public function such as
-``create_markdown_artifact`` returns its async twin's coroutine when called from async code:
-inside a task or flow run when that run's function is async, outside any run when an event
-loop is running. ``_sync=True``/``False`` forces a side; ``fn.aio`` is the async twin.
-
-**Requests.** An operation is written once, as a generator of *steps* (``client -> result``);
-:func:`run` drives it with a :class:`~skiff.Client`, :func:`arun` with an
-:class:`~skiff.AsyncClient` (awaiting each result). A step's error is thrown back into the
-generator at its ``yield``, so ``except NotFoundError`` reads as in straight-line code.
+Requests outside a run are driven by :mod:`skiff._engine._dispatch`; the events that follow
+each create and update are built in :mod:`skiff._engine._artifact_events`.
 
 **Artifacts inside a flow run** go through the run's reporter, so an outage never stops the
 flow and nothing is lost:
@@ -30,27 +23,20 @@ exists for artifacts), so an outage at the wrong moment can record an artifact t
 create the spool took (an adapter's freeze, the exit hook) is replayed by a later process;
 updates made after that are not. Outside a flow run nothing is buffered: a client sends the
 request and errors raise, as Prefect's do.
-
-Each create and update is followed by Prefect's client-side event (``prefect.artifact.created``
-/ ``.updated``, with the run's related resources), sent in the task-event batches; updates
-folded into a buffered create still get theirs, stamped with the time of the call.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime
-import functools
-import inspect
 import threading
 import uuid
 import warnings
 import weakref
-from collections.abc import Callable, Coroutine, Generator
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from skiff._engine import _context
-from skiff._engine._items import CONTROL_SIZE, EVENT_SIZE, KEEP, TASK_EVENT, DeadRun, Item, run_id
+from skiff._engine._artifact_events import Origin, created_payload, emit, event_reporter, now
+from skiff._engine._dispatch import Steps, arun, run
+from skiff._engine._items import CONTROL_SIZE, KEEP, DeadRun, Item, run_id
 from skiff._exceptions import APIError
 from skiff.client._base import decode
 from skiff.client._retry import should_retry
@@ -60,26 +46,15 @@ if TYPE_CHECKING:
 
     from skiff._engine._reporter import Reporter
     from skiff.client import AsyncClient, Client
-    from skiff.client._settings import Settings
 
 __all__ = [
     "INLINE_TIMEOUT",
     "PendingArtifact",
     "acreate_artifact",
-    "arun",
     "aupdate_artifact",
     "create_artifact",
-    "dispatch",
-    "in_async_context",
-    "run",
     "update_artifact",
 ]
-
-F = TypeVar("F", bound=Callable[..., Any])
-R = TypeVar("R")
-
-Step = Callable[[Any], Any]
-Steps = Generator[Step, Any, R]
 
 # An artifact call inside a flow waits at most this long for the server before buffering.
 INLINE_TIMEOUT = 5.0
@@ -88,214 +63,6 @@ OUTSIDE_RUN_WARNING = (
     "Artifact creation outside of a flow or task run is deprecated and will be removed in "
     "a later version."
 )
-
-
-# ---------------------------------------------------------------------- dispatch
-def _is_async(owner: Any) -> bool:
-    for attr in ("isasync", "is_async"):
-        value = getattr(owner, attr, None)
-        if isinstance(value, bool):
-            return value
-    fn = getattr(owner, "fn", owner)
-    return inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
-
-
-def in_async_context() -> bool:
-    """Prefect's rule: the current task's (else flow's) function is async; outside a run,
-    an event loop is running."""
-    task = _context.current_task()
-    if task is not None:
-        return _is_async(task.task)
-    flow = _context.current_flow()
-    if flow is not None:
-        return _is_async(flow.flow)
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
-def dispatch(
-    async_impl: Callable[..., Coroutine[Any, Any, Any]] | classmethod[Any, Any, Any],
-) -> Callable[[F], F]:
-    """Decorate a sync function so that async callers get ``async_impl``'s coroutine instead.
-
-    The result keeps the sync function's signature, as Prefect's do; under a ``classmethod``
-    pass the async twin's classmethod.
-    """
-    impl: Callable[..., Any] = (
-        async_impl.__func__ if isinstance(async_impl, classmethod) else async_impl
-    )
-
-    def decorate(sync_fn: F) -> F:
-        @functools.wraps(sync_fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            forced = kwargs.pop("_sync", None)
-            run_sync = bool(forced) if forced is not None else not in_async_context()
-            return sync_fn(*args, **kwargs) if run_sync else impl(*args, **kwargs)
-
-        wrapper.aio = impl  # type: ignore[attr-defined]
-        return cast(F, wrapper)
-
-    return decorate
-
-
-# ---------------------------------------------------------------------- request core
-def settings() -> Settings:
-    """The current flow run's settings, else the environment's (``PREFECT_API_URL`` ...)."""
-    flow = _context.current_flow()
-    if flow is not None and flow.settings is not None:
-        return flow.settings
-    from skiff.client._settings import Settings
-
-    return Settings.load()
-
-
-def run(steps: Steps[R], client: Client | None = None) -> R:
-    """Drive ``steps`` with ``client``, or with a new one from :func:`settings` once a step
-    needs it (so that validation in the generator comes before any configuration error)."""
-    from skiff.client import Client
-
-    own: Client | None = None
-    try:
-        result: Any = None
-        error: Exception | None = None
-        while True:
-            try:
-                step = steps.send(result) if error is None else steps.throw(error)
-            except StopIteration as stop:
-                return cast(R, stop.value)
-            if client is None:
-                client = own = Client(settings=settings())
-            result, error = None, None
-            try:
-                result = step(client)
-            except Exception as exc:  # handed to the generator, which decides
-                error = exc
-    finally:
-        if own is not None:
-            own.close()
-
-
-async def arun(steps: Steps[R], client: AsyncClient | None = None) -> R:
-    """:func:`run` with an async client, awaiting each step's result."""
-    from skiff.client import AsyncClient
-
-    own: AsyncClient | None = None
-    try:
-        result: Any = None
-        error: Exception | None = None
-        while True:
-            try:
-                step = steps.send(result) if error is None else steps.throw(error)
-            except StopIteration as stop:
-                return cast(R, stop.value)
-            if client is None:
-                client = own = AsyncClient(settings=settings())
-            result, error = None, None
-            try:
-                result = step(client)
-                if inspect.isawaitable(result):
-                    result = await result
-            except Exception as exc:
-                error = exc
-    finally:
-        if own is not None:
-            await own.aclose()
-
-
-# ---------------------------------------------------------------------- events
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat()
-
-
-class _Origin:
-    """The run an artifact call came from, captured at the call for its events."""
-
-    __slots__ = ("flow", "task")
-
-    def __init__(self) -> None:
-        self.flow = _context.current_flow()
-        self.task = _context.current_task()
-
-    @property
-    def outside(self) -> bool:
-        return self.flow is None and self.task is None
-
-    def related(self) -> list[dict[str, str]]:
-        """Prefect's related resources from the run context: flow run, task run, flow, tags."""
-        flow, task = self.flow, self.task
-        flow_run_id = flow.run.id if flow is not None else None
-        if flow is None or flow_run_id is None:
-            return []  # Prefect attaches nothing without a flow run
-        related = [_resource("flow-run", flow_run_id, flow.run.name or "")]
-        tags = set(flow.flow_run.tags)
-        if task is not None:
-            related.append(_resource("task-run", task.task_run.id, task.task_run.name))
-            tags.update(task.task_run.tags)
-        if flow.run.flow_id:
-            related.append(_resource("flow", flow.run.flow_id, flow.flow.name))
-        related.extend(
-            {"prefect.resource.id": f"prefect.tag.{tag}", "prefect.resource.role": "tag"}
-            for tag in sorted(tags)
-        )
-        return related
-
-
-def _resource(kind: str, ident: object, name: str) -> dict[str, str]:
-    return {
-        "prefect.resource.id": f"prefect.{kind}.{ident}",
-        "prefect.resource.role": kind,
-        "prefect.resource.name": name,
-    }
-
-
-def _event_reporter(origin: _Origin) -> Reporter | None:
-    if origin.flow is not None:
-        return origin.flow.reporter
-    current = settings()
-    if not current.reporting or not current.api_url:
-        return None
-    from skiff._engine import _reporter
-
-    return _reporter.get(current)
-
-
-def _emit(
-    reporter: Reporter | None,
-    origin: _Origin,
-    name: str,
-    artifact_id: uuid.UUID,
-    payload: dict[str, Any],
-    key: str | None = None,
-    occurred: str | None = None,
-) -> None:
-    """Queue Prefect's ``prefect.artifact.<name>`` event (built when its batch goes)."""
-    if reporter is None:
-        return
-    occurred = occurred or _now()
-    resource = {"prefect.resource.id": f"prefect.artifact.{artifact_id}"}
-    if key:
-        resource["prefect.resource.name"] = key
-
-    def build() -> dict[str, Any]:
-        return {
-            "id": str(uuid.uuid4()),
-            "occurred": occurred,
-            "event": f"prefect.artifact.{name}",
-            "resource": resource,
-            "related": origin.related(),
-            "payload": payload,
-        }
-
-    reporter.put(Item("event", TASK_EVENT, build, EVENT_SIZE))
-
-
-def _created_payload(fields: dict[str, Any], drop_none: bool) -> dict[str, Any]:
-    # Prefect's sync client keeps None values in this payload, its async client drops them.
-    payload = {k: fields.get(k) for k in ("key", "type", "description")}
-    return {k: v for k, v in payload.items() if v is not None} if drop_none else payload
 
 
 # ---------------------------------------------------------------------- ordering
@@ -361,7 +128,7 @@ class PendingArtifact:
         self,
         fields: dict[str, Any],
         reporter: Reporter | None,
-        origin: _Origin,
+        origin: Origin,
         payload: dict[str, Any],
     ) -> None:
         self._fields = fields
@@ -374,7 +141,7 @@ class PendingArtifact:
         self._version = 0
         self._built = -1
         self._updates: list[tuple[str, dict[str, Any]]] = []  # folded in: (when, body)
-        self._created = _now()  # events carry the time of the call, as Prefect's do
+        self._created = now()  # events carry the time of the call, as Prefect's do
 
     @property
     def id(self) -> uuid.UUID | None:
@@ -420,9 +187,9 @@ class PendingArtifact:
         self._landed.set()
         _hold(reporter, -1)
         origin, payload = self._origin, self._payload
-        _emit(reporter, origin, "created", artifact_id, payload, self.key, self._created)
+        emit(reporter, origin, "created", artifact_id, payload, self.key, self._created)
         for occurred, body in updates:  # the events of updates folded into the create
-            _emit(reporter, origin, "updated", artifact_id, body, occurred=occurred)
+            emit(reporter, origin, "updated", artifact_id, body, occurred=occurred)
         if stale:  # an update came while the create was on the wire
             _patch(reporter, origin, artifact_id, latest, inline=False, event=False)
 
@@ -433,7 +200,7 @@ class PendingArtifact:
                 return False
             self._fields.update(body)
             self._version += 1
-            self._updates.append((_now(), body))
+            self._updates.append((now(), body))
             return True
 
 
@@ -462,8 +229,8 @@ async def acreate_artifact(
     return _created(origin, fields, await arun(_create_steps(fields), client), drop_none=True)
 
 
-def _begin(fields: dict[str, Any], stacklevel: int) -> tuple[_Origin, dict[str, Any]]:
-    origin = _Origin()
+def _begin(fields: dict[str, Any], stacklevel: int) -> tuple[Origin, dict[str, Any]]:
+    origin = Origin()
     if origin.outside:
         warnings.warn(OUTSIDE_RUN_WARNING, FutureWarning, stacklevel=stacklevel + 1)
     task = origin.task
@@ -471,10 +238,10 @@ def _begin(fields: dict[str, Any], stacklevel: int) -> tuple[_Origin, dict[str, 
 
 
 def _created(
-    origin: _Origin, fields: dict[str, Any], artifact_id: uuid.UUID, *, drop_none: bool
+    origin: Origin, fields: dict[str, Any], artifact_id: uuid.UUID, *, drop_none: bool
 ) -> uuid.UUID:
-    payload = _created_payload(fields, drop_none)
-    _emit(_event_reporter(origin), origin, "created", artifact_id, payload, fields["key"])
+    payload = created_payload(fields, drop_none)
+    emit(event_reporter(origin), origin, "created", artifact_id, payload, fields["key"])
     return artifact_id
 
 
@@ -485,11 +252,11 @@ def _create_steps(fields: dict[str, Any]) -> Steps[uuid.UUID]:
 
 
 def _create_in_run(
-    origin: _Origin, fields: dict[str, Any], *, drop_none: bool
+    origin: Origin, fields: dict[str, Any], *, drop_none: bool
 ) -> uuid.UUID | PendingArtifact:
     assert origin.flow is not None
     reporter = origin.flow.reporter
-    payload = _created_payload(fields, drop_none)
+    payload = created_payload(fields, drop_none)
     if reporter is None:  # reporting off: nothing goes to a server
         return PendingArtifact(fields, None, origin, payload)
     run_ref = origin.flow.run
@@ -508,7 +275,7 @@ def _create_in_run(
             reporter.report_outage(exc)
         else:
             artifact_id = uuid.UUID(str(decode(reply, Any)["id"]))
-            _emit(reporter, origin, "created", artifact_id, payload, fields["key"])
+            emit(reporter, origin, "created", artifact_id, payload, fields["key"])
             return artifact_id
     pending = PendingArtifact(fields, reporter, origin, payload)
     _buffer(
@@ -530,7 +297,7 @@ def update_artifact(
         _patch(reporter, origin, artifact_id, body)
         return
     run(_update_steps(artifact_id, body), client)
-    _emit(_event_reporter(origin), origin, "updated", artifact_id, body)
+    emit(event_reporter(origin), origin, "updated", artifact_id, body)
 
 
 async def aupdate_artifact(
@@ -545,12 +312,12 @@ async def aupdate_artifact(
         await asyncio.to_thread(_patch, reporter, origin, artifact_id, body)
         return
     await arun(_update_steps(artifact_id, body), client)
-    _emit(_event_reporter(origin), origin, "updated", artifact_id, body)
+    emit(event_reporter(origin), origin, "updated", artifact_id, body)
 
 
 def _route(
     target: uuid.UUID | PendingArtifact, body: dict[str, Any], client: object
-) -> tuple[uuid.UUID, _Origin, Reporter | None] | None:
+) -> tuple[uuid.UUID, Origin, Reporter | None] | None:
     """None when the update went into a buffered create; else the id, the call's origin, and
     the run's reporter to send it with (None: send it with a client)."""
     if isinstance(target, PendingArtifact):
@@ -558,7 +325,7 @@ def _route(
             return None
         assert target.id is not None
         target = target.id
-    origin = _Origin()
+    origin = Origin()
     reporter = origin.flow.reporter if origin.flow is not None and client is None else None
     return target, origin, reporter
 
@@ -569,7 +336,7 @@ def _update_steps(artifact_id: uuid.UUID, body: dict[str, Any]) -> Steps[None]:
 
 def _patch(
     reporter: Reporter,
-    origin: _Origin,
+    origin: Origin,
     artifact_id: uuid.UUID,
     body: dict[str, Any],
     *,
@@ -586,14 +353,14 @@ def _patch(
                 raise
             reporter.report_outage(exc)
         else:
-            _emit(reporter, origin, "updated", artifact_id, body)
+            emit(reporter, origin, "updated", artifact_id, body)
             return
-    occurred = _now()
+    occurred = now()
 
     def landed(_response: httpx.Response) -> None:
         _hold(reporter, -1)
         if event:
-            _emit(reporter, origin, "updated", artifact_id, body, occurred=occurred)
+            emit(reporter, origin, "updated", artifact_id, body, occurred=occurred)
 
     _buffer(
         reporter,
