@@ -59,34 +59,25 @@ module does not import azure.functions.
 
 from __future__ import annotations
 
-import functools
 import inspect
-import os
 import re
-import sys
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 from skiff._exceptions import ValidationError
-from skiff.adapters._core import (
-    Runner,
-    Trigger,
-    _seconds,
-    decorate,
-    log_once,
-    monotonic_deadline,
-    summarize,
-)
+from skiff.adapters._builder import decorate
+from skiff.adapters._core import Options, env_labels, loaded_class, summarize
+from skiff.adapters._protocol import Call, TimeoutPlatform, Trigger
 from skiff.client import _constants
 
 if TYPE_CHECKING:
     from skiff._engine import Flow
-    from skiff.adapters._core import Options
 
-__all__ = ["azure_flow", "deadline_seconds", "parse_timespan"]
+__all__ = ["AzurePlatform", "azure_flow", "parse_timespan"]
 
 OWNER = "azure_flow"
-_EXTRA_OPTIONS: Mapping[str, Any] = {"timeout": None, "arg_name": None}
+# Its classes are recognised only once the user's code imported it (skiff never does).
+_MODULE = "azure.functions"
 # The trigger types skiff describes, by their public azure.functions class names.
 _TRIGGERS = (("http", "HttpRequest"), ("timer", "TimerRequest"), ("queue", "QueueMessage"))
 _TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d+):(\d+):(\d+(?:\.\d+)?)$")
@@ -118,33 +109,9 @@ def parse_timespan(text: str) -> float | None:
     return value_f
 
 
-def deadline_seconds(timeout: float | None = None) -> float | None:
-    """Seconds an invocation may run: ``timeout``, else the environment, else None.
-
-    Reads ``SKIFF_AZURE_FUNCTION_TIMEOUT``, then ``AzureFunctionsJobHost__functionTimeout``.
-    A malformed value is logged once and ignored.
-    """
-    if timeout is not None:
-        return timeout
-    for name in (_constants.ENV_AZURE_FUNCTION_TIMEOUT, _constants.ENV_AZURE_HOST_FUNCTION_TIMEOUT):
-        raw = os.environ.get(name)
-        if raw:
-            try:
-                return parse_timespan(raw) or None
-            except ValueError as exc:
-                log_once(f"reading {name}", exc)
-    return None
-
-
-def _azure_class(name: str) -> Any:
-    """A public azure.functions class, only if the user's code already imported the package."""
-    module = sys.modules.get("azure.functions")
-    return getattr(module, name, None) if module is not None else None
-
-
 def _trigger_kind(value: Any) -> str | None:
     for kind, name in _TRIGGERS:
-        cls = _azure_class(name)
+        cls = loaded_class(_MODULE, name)
         if cls is not None and isinstance(value, cls):
             return kind
     return None
@@ -176,7 +143,7 @@ def _summarize(value: Any) -> Any:
         return summarize(
             {"id": value.id, "dequeue_count": value.dequeue_count, "body": _json_body(value)}
         )
-    context = _azure_class("Context")
+    context = loaded_class(_MODULE, "Context")
     if context is not None and isinstance(value, context):
         return {"invocation_id": value.invocation_id, "function_name": value.function_name}
     return summarize(value)
@@ -194,35 +161,6 @@ def _fields(kind: str | None, value: Any) -> dict[str, Any]:
     return fields
 
 
-def _describe(
-    value: Any, context: Any, function_name: str, timeout: float | None
-) -> tuple[Trigger, str | None]:
-    kind = _trigger_kind(value)
-    labels: dict[str, Any] = {
-        "azure.function_name": getattr(context, "function_name", None) or function_name,
-        "azure.invocation_id": getattr(context, "invocation_id", None),
-        "azure.trigger": kind or "other",
-    }
-    for label, names in _constants.AZURE_LABEL_ENV.items():
-        labels[label] = next((os.environ[n] for n in names if os.environ.get(n)), None)
-    key = None
-    if kind == "queue":
-        labels["azure.queue.message_id"] = value.id
-        labels["azure.queue.dequeue_count"] = value.dequeue_count
-        # A message the host retries keeps its id: the retry continues the same run.
-        key = f"azure-queue:{value.id}" if value.id else None
-    elif kind == "timer":
-        labels["azure.timer.past_due"] = bool(value.past_due)
-    trigger = Trigger(
-        value,
-        labels=labels,
-        idempotency_key=key,
-        deadline=monotonic_deadline(deadline_seconds(timeout)),
-        fields=_fields(kind, value),
-    )
-    return trigger, kind
-
-
 def _annotated_triggers(fn: Callable[..., Any]) -> dict[str, Any]:
     """Parameters annotated with a trigger class, for the call-time type check."""
     import typing
@@ -231,12 +169,8 @@ def _annotated_triggers(fn: Callable[..., Any]) -> dict[str, Any]:
         hints = typing.get_type_hints(fn)
     except Exception:
         return {}  # unresolvable annotations: skip the check rather than refuse the function
-    classes = [cls for _, name in _TRIGGERS if (cls := _azure_class(name)) is not None]
+    classes = [cls for _, name in _TRIGGERS if (cls := loaded_class(_MODULE, name)) is not None]
     return {name: hint for name, hint in hints.items() if hint in classes}
-
-
-def _timeout_option(value: Any) -> float | None:
-    return None if value is None else _seconds(OWNER, "timeout", value) or None
 
 
 def _is_function_builder(target: Any) -> bool:
@@ -270,63 +204,91 @@ def _signature(target: Any, options: Options) -> tuple[inspect.Signature, bool]:
     return signature.replace(parameters=params), False
 
 
-def _build(target: Any, options: Options) -> Callable[..., Any]:
-    if _is_function_builder(target):
-        raise ValidationError(
-            f"{OWNER} must be the decorator closest to the function, below @app.route, "
-            f"@app.schedule, @app.queue_trigger and the other FunctionApp decorators"
-        )
-    timeout = _timeout_option(options.adapter["timeout"])
-    signature, takes_context = _signature(target, options)
-    runner = Runner(OWNER, target, options, summarize=_summarize)
-    name = getattr(runner.wrapped, "__name__", "function")
-    checked = {} if runner.wraps_flow else _annotated_triggers(runner.wrapped)
+class AzurePlatform(TimeoutPlatform):
+    """A v2-model Azure function: bindings by parameter name, plus the worker's ``context``."""
 
-    def prepare(
-        args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> tuple[Trigger, tuple[Any, ...], dict[str, Any]]:
+    owner: ClassVar[str] = OWNER
+    keywords: ClassVar[Mapping[str, Any]] = {**TimeoutPlatform.keywords, "arg_name": None}
+    source: ClassVar[str] = "the Azure trigger"
+    unnamed: ClassVar[str] = "function"
+    timeout_env: ClassVar[tuple[str, ...]] = (
+        _constants.ENV_AZURE_FUNCTION_TIMEOUT,
+        _constants.ENV_AZURE_HOST_FUNCTION_TIMEOUT,
+    )
+
+    @staticmethod
+    def parse_timeout(raw: str) -> float | None:
+        """A timeout setting as :func:`parse_timespan` reads it (seconds or ``hh:mm:ss``)."""
+        return parse_timespan(raw)
+
+    def __init__(self, target: Any, options: Options) -> None:
+        """Refuse a ``FunctionBuilder`` (azure_flow above the app's decorators), check arg_name."""
+        if _is_function_builder(target):
+            raise ValidationError(
+                f"{OWNER} must be the decorator closest to the function, below @app.route, "
+                f"@app.schedule, @app.queue_trigger and the other FunctionApp decorators"
+            )
+        super().__init__(target, options)
+        self._signature, self._takes_context = _signature(target, options)
+        fn = target.fn if self.wraps_flow else target
+        self._checked = {} if self.wraps_flow else _annotated_triggers(fn)
+
+    def signature(self) -> inspect.Signature:
+        """The function's own parameters (or ``arg_name`` for a flow), plus ``context``."""
+        return self._signature
+
+    def read(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
+        """The bindings; ``context`` is passed on only if the function declares it.
+
+        Raises :class:`~skiff.ValidationError` for a call the signature does not bind, or a
+        binding of the wrong type for a parameter annotated with a trigger class.
+        """
         try:
-            bound = signature.bind(*args, **kwargs).arguments
+            bound = self._signature.bind(*args, **kwargs).arguments
         except TypeError as exc:
-            raise ValidationError(f"{OWNER}: {name}() was called wrongly: {exc}") from None
-        for param, cls in checked.items():
+            raise ValidationError(f"{OWNER}: {self.name}() was called wrongly: {exc}") from None
+        for param, cls in self._checked.items():
             if param in bound and not isinstance(bound[param], cls):
                 raise ValidationError(
-                    f"{OWNER}: {name}() got {type(bound[param]).__name__} for {param!r}, "
+                    f"{OWNER}: {self.name}() got {type(bound[param]).__name__} for {param!r}, "
                     f"not {cls.__module__}.{cls.__qualname__}"
                 )
         context = kwargs.get("context")
-        if not takes_context:
+        if not self._takes_context:
             kwargs = {k: v for k, v in kwargs.items() if k != "context"}
         values = [v for k, v in bound.items() if k != "context"]
         value = next((v for v in values if _trigger_kind(v)), values[0] if values else None)
-        try:
-            trigger, _ = _describe(value, context, name, timeout)
-        except Exception as exc:
-            log_once("reading the Azure trigger", exc)
-            trigger = Trigger.bare((value,))
-        return trigger, args, kwargs
+        return Call(args, kwargs, value, context)
 
-    if runner.is_async:
+    def trigger(self, call: Call) -> Trigger:
+        """A queue message's id is the idempotency key; query, route and JSON the parameters."""
+        kind = _trigger_kind(call.value)
+        key = None
+        if kind == "queue" and call.value.id:
+            # A message the host retries keeps its id: the retry continues the same run.
+            key = f"azure-queue:{call.value.id}"
+        return Trigger(call.value, idempotency_key=key, fields=_fields(kind, call.value))
 
-        @functools.wraps(runner.wrapped)
-        async def function_async(*args: Any, **kwargs: Any) -> Any:
-            trigger, args, kwargs = prepare(args, kwargs)
-            return await runner.run_async(trigger, args, kwargs)
+    def labels(self, call: Call) -> dict[str, Any]:
+        """``azure.*`` labels: the invocation, the trigger and the app's environment."""
+        value, context = call.value, call.context
+        kind = _trigger_kind(value)
+        out: dict[str, Any] = {
+            "azure.function_name": getattr(context, "function_name", None) or self.name,
+            "azure.invocation_id": getattr(context, "invocation_id", None),
+            "azure.trigger": kind or "other",
+            **env_labels(_constants.AZURE_LABEL_ENV),
+        }
+        if kind == "queue":
+            out["azure.queue.message_id"] = value.id
+            out["azure.queue.dequeue_count"] = value.dequeue_count
+        elif kind == "timer":
+            out["azure.timer.past_due"] = bool(value.past_due)
+        return out
 
-        function: Any = function_async
-    else:
-
-        @functools.wraps(runner.wrapped)
-        def function_sync(*args: Any, **kwargs: Any) -> Any:
-            trigger, args, kwargs = prepare(args, kwargs)
-            return runner.run(trigger, args, kwargs)
-
-        function = function_sync
-    # The worker binds the trigger, other bindings and context by these parameter names.
-    function.__signature__ = signature
-    function.flow = runner.flow
-    return function  # type: ignore[no-any-return]
+    def summarize(self, value: Any) -> Any:
+        """A trigger by its safe fields (an HTTP request, a timer, a queue message, context)."""
+        return _summarize(value)
 
 
 @overload
@@ -346,5 +308,4 @@ def azure_flow(fn: Any = None, /, **options: Any) -> Any:
     keyword raises :class:`~skiff.ValidationError` here. The returned function has
     ``.flow``.
     """
-    _timeout_option(options.get("timeout"))  # a bad value fails here, not later
-    return decorate(OWNER, fn, options, _build, _EXTRA_OPTIONS)
+    return decorate(AzurePlatform, fn, options)

@@ -57,32 +57,22 @@ Importing this module does not import flask, cloudevents or functions_framework.
 
 from __future__ import annotations
 
-import functools
 import inspect
-import os
 import sys
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 from skiff._exceptions import ValidationError
-from skiff.adapters._core import (
-    Runner,
-    Trigger,
-    _seconds,
-    decorate,
-    log_once,
-    monotonic_deadline,
-    summarize,
-)
+from skiff.adapters._builder import decorate
+from skiff.adapters._core import Options, env_labels, loaded_class, summarize
+from skiff.adapters._protocol import Call, TimeoutPlatform, Trigger
 from skiff.client import _constants
 
 if TYPE_CHECKING:
     from skiff._engine import Flow
-    from skiff.adapters._core import Options
 
-__all__ = ["cloud_event_flow", "deadline_seconds", "http_flow"]
+__all__ = ["CloudEventPlatform", "HttpPlatform", "cloud_event_flow", "http_flow"]
 
-_EXTRA_OPTIONS: Mapping[str, Any] = {"timeout": None}
 # The header functions-framework (and the platform) puts each call's execution id in.
 _EXECUTION_ID_HEADER = "Function-Execution-Id"
 
@@ -90,50 +80,17 @@ GcpHandler = Callable[[Any], Any]
 """What the decorators return: a function of one argument for functions-framework."""
 
 
-def deadline_seconds(timeout: float | None = None) -> float | None:
-    """Seconds the platform gives a call: ``timeout``, else the environment, else None.
-
-    Reads ``FUNCTION_TIMEOUT_SEC`` (1st gen), then ``CLOUD_RUN_TIMEOUT_SECONDS`` (2nd gen
-    and Cloud Run). A malformed value is logged once and ignored (no deadline).
-    """
-    if timeout is not None:
-        return timeout
-    for name in (_constants.ENV_GCP_FUNCTION_TIMEOUT, _constants.ENV_GCP_CLOUD_RUN_TIMEOUT):
-        raw = os.environ.get(name)
-        if raw:
-            try:
-                return _seconds(name, name, float(raw)) or None
-            except (ValueError, ValidationError) as exc:
-                log_once(f"reading {name}", exc)
-    return None
-
-
-def _environment_labels(target: str, trigger: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for label, names in _constants.GCP_LABEL_ENV.items():
-        out[label] = next((os.environ[n] for n in names if os.environ.get(n)), None)
-    out["gcp.function.target"] = out["gcp.function.target"] or target
-    out["gcp.trigger"] = trigger
-    return out
-
-
-def _module_class(module: str, name: str) -> Any:
-    """A class from a module only if that module is already imported (never imports it)."""
-    loaded = sys.modules.get(module)
-    return getattr(loaded, name, None) if loaded is not None else None
-
-
 def _request_kind(value: Any) -> str | None:
     """``"flask"``, ``"starlette"`` or None: which request type ``value`` is."""
     for kind, module in (("flask", "flask"), ("starlette", "starlette.requests")):
-        cls = _module_class(module, "Request")
+        cls = loaded_class(module, "Request")
         if cls is not None and isinstance(value, cls):
             return kind
     return None
 
 
 def _is_cloud_event(value: Any) -> bool:
-    cls = _module_class("cloudevents.abstract", "CloudEvent")
+    cls = loaded_class("cloudevents.abstract", "CloudEvent")
     return cls is not None and isinstance(value, cls)
 
 
@@ -175,157 +132,137 @@ def _json_data(data: Any) -> Any:
     return data
 
 
-def _http_fields(request: Any, kind: str, body: bytes | None) -> dict[str, Any]:
-    """Query string and JSON object body, for a wrapped flow's default parameters."""
-    if kind == "flask":
-        fields = dict(request.args)
-        payload = request.get_json(silent=True) if request.is_json else None
-    else:
-        fields = dict(request.query_params)
-        payload = _json_data(body) if body else None
-    if isinstance(payload, Mapping):
-        fields.update(payload)
-    return fields
+class _GcpPlatform(TimeoutPlatform):
+    """What HTTP and CloudEvent functions share: one argument, the environment's facts."""
 
-
-def _describe_http(
-    request: Any, kind: str, target: str, timeout: float | None, body: bytes | None
-) -> Trigger:
-    labels = _environment_labels(target, "http")
-    labels["gcp.execution_id"] = request.headers.get(_EXECUTION_ID_HEADER)
-    return Trigger(
-        request,
-        labels=labels,
-        deadline=monotonic_deadline(deadline_seconds(timeout)),
-        fields=_http_fields(request, kind, body),
+    timeout_env: ClassVar[tuple[str, ...]] = (
+        _constants.ENV_GCP_FUNCTION_TIMEOUT,
+        _constants.ENV_GCP_CLOUD_RUN_TIMEOUT,
     )
+    kind: ClassVar[str]  # the gcp.trigger label
+    argument: ClassVar[str]  # what the function gets, in messages
+    parameter: ClassVar[str]  # the wrapper's parameter name
 
-
-def _describe_event(event: Any, target: str, timeout: float | None) -> Trigger:
-    attributes = event.get_attributes()
-    labels = _environment_labels(target, "cloudevent")
-    labels["gcp.execution_id"] = _flask_execution_id()
-    for key in ("id", "type", "source", "subject"):
-        labels[f"gcp.event.{key}"] = attributes.get(key)
-    data = _json_data(event.data)
-    return Trigger(
-        event,
-        labels=labels,
-        # Retried deliveries keep the event's source and id (CloudEvents spec: unique pair).
-        idempotency_key=f"gcp-cloudevent:{attributes.get('source')}:{attributes.get('id')}",
-        deadline=monotonic_deadline(deadline_seconds(timeout)),
-        fields=data if isinstance(data, Mapping) else {},
-    )
-
-
-def _check_handler(owner: str, target: Any, argument: str, parameter: str) -> None:
-    from skiff._engine import Flow
-
-    if isinstance(target, Flow):
-        return
-    try:
-        inspect.signature(target).bind(None)
-    except TypeError:
-        raise ValidationError(
-            f"{owner}: {getattr(target, '__name__', target)!r} must take exactly one "
-            f"argument, the {argument}: def handler({parameter}): ..."
-        ) from None
-    except ValueError:
-        pass  # no signature to check (a builtin); the call will tell
-
-
-def _timeout_option(owner: str, value: Any) -> float | None:
-    return None if value is None else _seconds(owner, "timeout", value) or None
-
-
-def _finish(handler: Any, runner: Runner, parameter: str) -> GcpHandler:
-    # functions-framework calls handler(argument); a wrapped flow's signature does not apply.
-    handler.__signature__ = inspect.Signature(
-        [inspect.Parameter(parameter, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    )
-    handler.flow = runner.flow
-    return handler  # type: ignore[no-any-return]
-
-
-def _build_http(target: Any, options: Options) -> GcpHandler:
-    owner = "http_flow"
-    timeout = _timeout_option(owner, options.adapter["timeout"])
-    _check_handler(owner, target, "flask.Request", "request")
-    runner = Runner(owner, target, options, summarize=_summarize)
-    name = getattr(runner.wrapped, "__name__", "handler")
-
-    def request_kind(request: Any) -> str:
-        kind = _request_kind(request)
-        if kind is None:
+    def __init__(self, target: Any, options: Options) -> None:
+        """Refuse a plain function that cannot take exactly one argument."""
+        super().__init__(target, options)
+        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        self._signature = inspect.Signature([inspect.Parameter(self.parameter, kind)])
+        if self.wraps_flow:
+            return
+        try:
+            inspect.signature(target).bind(None)
+        except TypeError:
             raise ValidationError(
-                f"{owner}: {name!r} was called with {type(request).__name__}, not a "
-                f"flask.Request (or a Starlette Request under functions_framework.aio); "
+                f"{self.owner}: {self.name!r} must take exactly one argument, the "
+                f"{self.argument}: def handler({self.parameter}): ..."
+            ) from None
+        except ValueError:
+            pass  # no signature to check (a builtin); the call will tell
+
+    def signature(self) -> inspect.Signature:
+        """One parameter: functions-framework calls ``handler(argument)``."""
+        return self._signature
+
+    def _one(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return self._signature.bind(*args, **kwargs).arguments[self.parameter]
+
+    def labels(self, call: Call) -> dict[str, Any]:
+        """``gcp.function.*``, ``gcp.region``, ``gcp.project``, ``gcp.trigger``, execution id."""
+        out: dict[str, Any] = env_labels(_constants.GCP_LABEL_ENV)
+        out["gcp.function.target"] = out["gcp.function.target"] or self.name
+        out["gcp.trigger"] = self.kind
+        return out
+
+    def summarize(self, value: Any) -> Any:
+        """A request by method, path, query and JSON body; an event by its attributes and data."""
+        return _summarize(value)
+
+
+class HttpPlatform(_GcpPlatform):
+    """An HTTP Cloud Function: ``handler(request)``, a flask (or Starlette) request."""
+
+    owner: ClassVar[str] = "http_flow"
+    source: ClassVar[str] = "the HTTP request"
+    kind: ClassVar[str] = "http"
+    argument: ClassVar[str] = "flask.Request"
+    parameter: ClassVar[str] = "request"
+
+    def read(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
+        """The request; anything else raises :class:`~skiff.ValidationError`."""
+        request = self._one(args, kwargs)
+        if _request_kind(request) is None:
+            raise ValidationError(
+                f"{self.owner}: {self.name!r} was called with {type(request).__name__}, not "
+                f"a flask.Request (or a Starlette Request under functions_framework.aio); "
                 f"call it through functions-framework or pass a request"
             )
-        return kind
+        return Call((request,), {}, request)
 
-    if runner.is_async:
+    async def load(self, call: Call) -> None:
+        """A Starlette body, for a wrapped flow's default parameters (Starlette caches it)."""
+        if self.wraps_flow and _request_kind(call.value) == "starlette":
+            call.body = await call.value.body()
 
-        @functools.wraps(runner.wrapped)
-        async def handler_async(request: Any) -> Any:
-            kind = request_kind(request)
-            try:
-                # Starlette caches the body, so the handler can still read it.
-                body = await request.body() if kind == "starlette" and runner.wraps_flow else None
-                trigger = _describe_http(request, kind, name, timeout, body)
-            except Exception as exc:
-                log_once("reading the HTTP request", exc)
-                trigger = Trigger.bare((request,))
-            return await runner.run_async(trigger, (request,), {})
+    def trigger(self, call: Call) -> Trigger:
+        """The query string and JSON object body are the candidate parameters."""
+        request = call.value
+        if _request_kind(request) == "flask":
+            fields = dict(request.args)
+            payload = request.get_json(silent=True) if request.is_json else None
+        else:
+            fields = dict(request.query_params)
+            payload = _json_data(call.body) if call.body else None
+        if isinstance(payload, Mapping):
+            fields.update(payload)
+        return Trigger(request, fields=fields)
 
-        return _finish(handler_async, runner, "request")
-
-    @functools.wraps(runner.wrapped)
-    def handler(request: Any) -> Any:
-        kind = request_kind(request)
-        try:
-            trigger = _describe_http(request, kind, name, timeout, None)
-        except Exception as exc:
-            log_once("reading the HTTP request", exc)
-            trigger = Trigger.bare((request,))
-        return runner.run(trigger, (request,), {})
-
-    return _finish(handler, runner, "request")
+    def labels(self, call: Call) -> dict[str, Any]:
+        """The environment's labels and ``gcp.execution_id`` from the request's header."""
+        out = super().labels(call)
+        out["gcp.execution_id"] = call.value.headers.get(_EXECUTION_ID_HEADER)
+        return out
 
 
-def _build_event(target: Any, options: Options) -> GcpHandler:
-    owner = "cloud_event_flow"
-    timeout = _timeout_option(owner, options.adapter["timeout"])
-    _check_handler(owner, target, "CloudEvent", "event")
-    runner = Runner(owner, target, options, summarize=_summarize)
-    name = getattr(runner.wrapped, "__name__", "handler")
+class CloudEventPlatform(_GcpPlatform):
+    """A CloudEvent Cloud Function: ``handler(event)``, a cloudevents ``CloudEvent``."""
 
-    def describe(event: Any) -> Trigger:
+    owner: ClassVar[str] = "cloud_event_flow"
+    source: ClassVar[str] = "the CloudEvent"
+    kind: ClassVar[str] = "cloudevent"
+    argument: ClassVar[str] = "CloudEvent"
+    parameter: ClassVar[str] = "event"
+
+    def read(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
+        """The event; anything else raises :class:`~skiff.ValidationError`."""
+        event = self._one(args, kwargs)
         if not _is_cloud_event(event):
             raise ValidationError(
-                f"{owner}: {name!r} was called with {type(event).__name__}, not a "
+                f"{self.owner}: {self.name!r} was called with {type(event).__name__}, not a "
                 f"cloudevents CloudEvent; call it through functions-framework or pass "
                 f"cloudevents.http.CloudEvent(attributes, data)"
             )
-        try:
-            return _describe_event(event, name, timeout)
-        except Exception as exc:
-            log_once("reading the CloudEvent", exc)
-            return Trigger.bare((event,))
+        return Call((event,), {}, event)
 
-    if runner.is_async:
+    def trigger(self, call: Call) -> Trigger:
+        """The event's source and id are the idempotency key; its JSON data the parameters."""
+        attributes = call.value.get_attributes()
+        data = _json_data(call.value.data)
+        return Trigger(
+            call.value,
+            # Retried deliveries keep the event's source and id (CloudEvents spec: unique pair).
+            idempotency_key=f"gcp-cloudevent:{attributes.get('source')}:{attributes.get('id')}",
+            fields=data if isinstance(data, Mapping) else {},
+        )
 
-        @functools.wraps(runner.wrapped)
-        async def handler_async(event: Any) -> Any:
-            return await runner.run_async(describe(event), (event,), {})
-
-        return _finish(handler_async, runner, "event")
-
-    @functools.wraps(runner.wrapped)
-    def handler(event: Any) -> Any:
-        return runner.run(describe(event), (event,), {})
-
-    return _finish(handler, runner, "event")
+    def labels(self, call: Call) -> dict[str, Any]:
+        """The environment's labels, the execution id and ``gcp.event.*`` attributes."""
+        out = super().labels(call)
+        out["gcp.execution_id"] = _flask_execution_id()
+        attributes = call.value.get_attributes()
+        for key in ("id", "type", "source", "subject"):
+            out[f"gcp.event.{key}"] = attributes.get(key)
+        return out
 
 
 @overload
@@ -344,8 +281,7 @@ def http_flow(fn: Any = None, /, **options: Any) -> Any:
     A bad target or keyword raises :class:`~skiff.ValidationError` here. The returned
     function has ``.flow``.
     """
-    _timeout_option("http_flow", options.get("timeout"))  # a bad value fails here, not later
-    return decorate("http_flow", fn, options, _build_http, _EXTRA_OPTIONS)
+    return decorate(HttpPlatform, fn, options)
 
 
 @overload
@@ -361,5 +297,4 @@ def cloud_event_flow(fn: Any = None, /, **options: Any) -> Any:
     wrapped flow's parameters (default: the keys of its JSON ``data``). ``fn`` is
     ``handler(event)`` or a ``@flow``.
     """
-    _timeout_option("cloud_event_flow", options.get("timeout"))
-    return decorate("cloud_event_flow", fn, options, _build_event, _EXTRA_OPTIONS)
+    return decorate(CloudEventPlatform, fn, options)

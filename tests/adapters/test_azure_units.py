@@ -9,7 +9,8 @@ import azure.functions as func
 import pytest
 
 from skiff import ConfigurationError, ValidationError, flow
-from skiff.adapters.azure import azure_flow, deadline_seconds, parse_timespan
+from skiff.adapters._protocol import Call
+from skiff.adapters.azure import AzurePlatform, azure_flow, parse_timespan
 
 
 def test_azure_flow_above_the_app_decorator_is_refused() -> None:
@@ -88,16 +89,23 @@ def test_timespans_and_deadline_precedence(monkeypatch: pytest.MonkeyPatch) -> N
     assert parse_timespan("90") == 90 and parse_timespan("-1") is None
     with pytest.raises(ConfigurationError):
         parse_timespan("five minutes")
+
+    def remaining(**keywords: object) -> float | None:
+        platform = AzurePlatform(lambda req: None, AzurePlatform.configure(keywords))
+        return platform.remaining(Call((None,)))
+
     monkeypatch.delenv("SKIFF_AZURE_FUNCTION_TIMEOUT", raising=False)
     monkeypatch.delenv("AzureFunctionsJobHost__functionTimeout", raising=False)
-    assert deadline_seconds() is None
+    assert remaining() is None
     monkeypatch.setenv("AzureFunctionsJobHost__functionTimeout", "00:10:00")
-    assert deadline_seconds() == 600
+    assert remaining() == 600
     monkeypatch.setenv("SKIFF_AZURE_FUNCTION_TIMEOUT", "120")
-    assert deadline_seconds() == 120
-    assert deadline_seconds(7.5) == 7.5
+    assert remaining() == 120
+    assert remaining(timeout=7.5) == 7.5
     monkeypatch.setenv("SKIFF_AZURE_FUNCTION_TIMEOUT", "later")  # malformed: logged, ignored
-    assert deadline_seconds() == 600
+    assert remaining() == 600
+    monkeypatch.setenv("SKIFF_AZURE_FUNCTION_TIMEOUT", "-1")  # host.json's "no limit"
+    assert remaining() is None
 
 
 def test_skiff_failures_never_break_the_function(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -119,7 +127,7 @@ def test_skiff_failures_never_break_the_function(monkeypatch: pytest.MonkeyPatch
     request = func.HttpRequest("GET", "http://x/?q=hi", params={"q": "hi"}, body=b"")
     try:
         assert asyncio.run(echo(request)) == "hi"  # the server is down
-        monkeypatch.setattr(azure, "_describe", broken)
+        monkeypatch.setattr(azure.AzurePlatform, "labels", broken)
         assert asyncio.run(echo(request)) == "hi"
     finally:
         for settings in set(_reporter._reporters) - before:

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from skiff import ValidationError, flow
-from skiff.adapters.gcp import cloud_event_flow, deadline_seconds, http_flow
+from skiff.adapters._protocol import Call
+from skiff.adapters.gcp import CloudEventPlatform, HttpPlatform, cloud_event_flow, http_flow
 
 
 def test_import_is_lazy() -> None:
@@ -74,17 +75,29 @@ def test_decorated_function_keeps_name_and_exposes_flow() -> None:
     assert existing.__name__ == "existing" and existing.flow.name == "existing"  # type: ignore[attr-defined]
 
 
-def test_deadline_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("platform", [HttpPlatform, CloudEventPlatform])
+def test_deadline_precedence(platform: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def remaining(**keywords: Any) -> float | None:
+        seconds: float | None = platform(
+            lambda request: None, platform.configure(keywords)
+        ).remaining(Call((None,)))
+        return seconds
+
     monkeypatch.delenv("FUNCTION_TIMEOUT_SEC", raising=False)
     monkeypatch.delenv("CLOUD_RUN_TIMEOUT_SECONDS", raising=False)
-    assert deadline_seconds() is None
+    assert remaining() is None
     monkeypatch.setenv("CLOUD_RUN_TIMEOUT_SECONDS", "300")
-    assert deadline_seconds() == 300
+    assert remaining() == 300
     monkeypatch.setenv("FUNCTION_TIMEOUT_SEC", "60")
-    assert deadline_seconds() == 60
-    assert deadline_seconds(5) == 5
+    assert remaining() == 60
+    assert remaining(timeout=5) == 5
+    assert remaining(timeout=0) == 60  # 0: no limit of its own
     monkeypatch.setenv("FUNCTION_TIMEOUT_SEC", "soon")  # malformed: logged, then ignored
-    assert deadline_seconds() == 300
+    assert remaining() == 300
+    monkeypatch.setenv("FUNCTION_TIMEOUT_SEC", "-5")
+    assert remaining() == 300
+    monkeypatch.setenv("FUNCTION_TIMEOUT_SEC", "0")  # set, and no limit
+    assert remaining() is None
 
 
 @pytest.fixture
@@ -122,6 +135,6 @@ def test_skiff_failures_never_break_the_function(
     def broken(*args: Any) -> Any:
         raise RuntimeError("a bug in skiff")
 
-    monkeypatch.setattr(gcp, "_describe_http", broken)
+    monkeypatch.setattr(gcp.HttpPlatform, "trigger", broken)
     reply = client.get("/?x=again")
     assert reply.status_code == 200 and reply.get_data(as_text=True) == "again"

@@ -38,7 +38,7 @@ What each invocation does:
   (``timeout_state="Crashed"``: Crashed) and flushes, so a run killed at its timeout is
   never left Running. Before returning, every report is flushed synchronously (Lambda
   freezes the process right after), stopping ``flush_margin`` seconds (0.2) before the
-  deadline.
+  deadline (:meth:`LambdaPlatform.settle`).
 * **Errors.** The handler's exception is reported as Failed, flushed, and re-raised
   unchanged, so Lambda's error response and retries still apply. An error inside skiff is
   logged once and the handler runs and returns anyway.
@@ -54,26 +54,25 @@ runtime is imported when a handler is decorated.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import os
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 from skiff._exceptions import ValidationError
-from skiff.adapters._core import Runner, Trigger, decorate, log_once, monotonic_deadline, summarize
+from skiff.adapters._builder import decorate
+from skiff.adapters._core import Options, first_env, summarize
+from skiff.adapters._protocol import Call, Platform, Trigger
 
 if TYPE_CHECKING:
     from skiff._engine import Flow
-    from skiff.adapters._core import Options
 
-__all__ = ["lambda_flow", "trigger_type"]
+__all__ = ["LambdaPlatform", "lambda_flow", "trigger_type"]
 
 OWNER = "lambda_flow"
 LambdaHandler = Callable[[Any, Any], Any]
 """What ``lambda_flow`` returns: a ``handler(event, context)`` for the Lambda runtime."""
 
-_EXTRA_OPTIONS: Mapping[str, Any] = {"sqs_batch": False}
 # The context fields recorded with a run (identity and client_context are left out).
 _CONTEXT_FIELDS = (
     "aws_request_id",
@@ -83,6 +82,13 @@ _CONTEXT_FIELDS = (
     "memory_limit_in_mb",
     "log_group_name",
     "log_stream_name",
+)
+# Lambda calls handler(event, context); a wrapped flow's own signature does not apply.
+_SIGNATURE = inspect.Signature(
+    [
+        inspect.Parameter("event", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        inspect.Parameter("context", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None),
+    ]
 )
 
 _cold = True  # the first invocation in this process is the cold start
@@ -112,7 +118,7 @@ def _take_cold_start() -> bool:
 
 
 def _region(arn: Any) -> str | None:
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    region = first_env(("AWS_REGION", "AWS_DEFAULT_REGION"))
     if region:
         return region
     parts = arn.split(":") if isinstance(arn, str) else []
@@ -141,26 +147,6 @@ def metadata(event: Any, context: Any, kind: str, *, cold_start: bool) -> dict[s
         "aws.lambda.trigger": kind,
         "aws.lambda.event_source_arn": source_arn,
     }
-
-
-def describe(event: Any, context: Any) -> Trigger:
-    """The :class:`~skiff.adapters._core.Trigger` for one invocation."""
-    from skiff.adapters.aws_lambda._events import HTTP_TRIGGERS, http_fields
-    from skiff.adapters.aws_lambda._events import trigger_type as detect
-
-    kind = detect(event)
-    request_id = getattr(context, "aws_request_id", None)
-    remaining = getattr(context, "get_remaining_time_in_millis", None)
-    flow_run_id = event.get("flow_run_id") if isinstance(event, Mapping) else None
-    return Trigger(
-        event,
-        labels=metadata(event, context, kind, cold_start=_take_cold_start()),
-        # Lambda keeps the request id when it retries an asynchronous invocation.
-        idempotency_key=f"aws-lambda:{request_id}" if request_id else None,
-        flow_run_id=str(flow_run_id) if flow_run_id else None,
-        deadline=monotonic_deadline(remaining() / 1000) if callable(remaining) else None,
-        fields=http_fields(event) if kind in HTTP_TRIGGERS else None,
-    )
 
 
 def _sqs_records(fn: Callable[..., Any], event: Any) -> list[Any]:
@@ -243,37 +229,87 @@ def _batch_handler(fn: Callable[..., Any]) -> Callable[..., Any]:
     return batch
 
 
-def _build(target: Any, options: Options) -> LambdaHandler:
-    from skiff._engine import Flow
+class LambdaPlatform(Platform):
+    """AWS Lambda: ``handler(event, context)``, the deadline from the context.
 
-    if not isinstance(options.adapter["sqs_batch"], bool):
-        raise ValidationError(f"{OWNER}: sqs_batch={options.adapter['sqs_batch']!r} must be a bool")
-    if options.adapter["sqs_batch"]:
-        if isinstance(target, Flow):
-            raise ValidationError(
-                f"{OWNER}(sqs_batch=True) takes a record handler function, not a @flow"
-            )
-        target = _batch_handler(target)
-    runner = Runner(OWNER, target, options, summarize=_summarize)
+    The runtime (awslambdaric) calls the wrapper synchronously, so an async handler runs to
+    completion inside it (``awaits = False``).
+    """
 
-    @functools.wraps(runner.wrapped)
-    def handler(event: Any, context: Any = None) -> Any:
-        try:
-            trigger = describe(event, context)
-        except Exception as exc:
-            log_once("reading the Lambda event and context", exc)
-            trigger = Trigger.bare((event,))
-        return runner.run(trigger, (event, context), {})
+    owner: ClassVar[str] = OWNER
+    keywords: ClassVar[Mapping[str, Any]] = {"sqs_batch": False}
+    source: ClassVar[str] = "the Lambda event and context"
+    awaits: ClassVar[bool] = False
 
-    # Lambda calls handler(event, context); a wrapped flow's own signature does not apply.
-    handler.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [
-            inspect.Parameter("event", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-            inspect.Parameter("context", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None),
-        ]
-    )
-    handler.flow = runner.flow  # type: ignore[attr-defined]
-    return handler
+    def __init__(self, target: Any, options: Options) -> None:
+        """With ``sqs_batch=True``, run ``target`` once per record (a plain function only)."""
+        super().__init__(target, options)
+        if options.adapter["sqs_batch"]:
+            if self.wraps_flow:
+                raise ValidationError(
+                    f"{OWNER}(sqs_batch=True) takes a record handler function, not a @flow"
+                )
+            self.target = _batch_handler(target)
+
+    @classmethod
+    def check_options(cls, adapter: dict[str, Any]) -> None:
+        """``sqs_batch=`` must be a bool."""
+        if not isinstance(adapter["sqs_batch"], bool):
+            raise ValidationError(f"{OWNER}: sqs_batch={adapter['sqs_batch']!r} must be a bool")
+
+    def signature(self) -> inspect.Signature:
+        """``(event, context=None)``."""
+        return _SIGNATURE
+
+    def read(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
+        """The event and the context; the handler gets both, positionally."""
+        bound = _SIGNATURE.bind(*args, **kwargs)  # TypeError, as a plain function would
+        event, context = bound.arguments["event"], bound.arguments.get("context")
+        return Call((event, context), {}, event, context)
+
+    def trigger(self, call: Call) -> Trigger:
+        """The request id is the idempotency key; an event's ``flow_run_id`` names its run."""
+        from skiff.adapters.aws_lambda._events import HTTP_TRIGGERS, http_fields
+
+        event = call.value
+        request_id = getattr(call.context, "aws_request_id", None)
+        flow_run_id = event.get("flow_run_id") if isinstance(event, Mapping) else None
+        return Trigger(
+            event,
+            # Lambda keeps the request id when it retries an asynchronous invocation.
+            idempotency_key=f"aws-lambda:{request_id}" if request_id else None,
+            flow_run_id=str(flow_run_id) if flow_run_id else None,
+            fields=http_fields(event) if trigger_type(event) in HTTP_TRIGGERS else None,
+        )
+
+    def labels(self, call: Call) -> dict[str, Any]:
+        """``aws.lambda.*`` and ``aws.region`` (see the module docs); takes the cold start."""
+        kind = trigger_type(call.value)
+        return metadata(call.value, call.context, kind, cold_start=_take_cold_start())
+
+    def remaining(self, call: Call) -> float | None:
+        """``context.get_remaining_time_in_millis()``; None when called without a context."""
+        remaining = getattr(call.context, "get_remaining_time_in_millis", None)
+        return remaining() / 1000 if callable(remaining) else None
+
+    def summarize(self, value: Any) -> Any:
+        """The context by its safe fields; anything else as :func:`_core.summarize` does."""
+        return _summarize(value)
+
+    def settle(self, call: Call, drain: Callable[[], None]) -> None:
+        """Flush before returning: Lambda freezes the sandbox once the response is posted.
+
+        The hook for responding first: with skiff's in-process extension registered,
+        ``drain`` is handed to it (keyed by ``call.context.aws_request_id``) and runs after
+        the response, before the extension calls ``next``; without one it runs here.
+        """
+        drain()
+
+
+def describe(event: Any, context: Any = None) -> Trigger:
+    """The :class:`Trigger` of one invocation, labels and deadline included (takes the cold start)."""
+    default = LambdaPlatform(None, LambdaPlatform.configure({}))
+    return default.describe(Call((event, context), {}, event, context))
 
 
 @overload
@@ -291,4 +327,4 @@ def lambda_flow(fn: Any = None, /, **options: Any) -> Any:
     ``fn`` is a handler ``(event, context)`` or a ``@flow``. A bad target or keyword
     raises :class:`~skiff.ValidationError` here. The returned handler has ``.flow``.
     """
-    return decorate(OWNER, fn, options, _build, _EXTRA_OPTIONS)
+    return decorate(LambdaPlatform, fn, options)
