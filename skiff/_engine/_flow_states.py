@@ -12,7 +12,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from skiff._engine._items import CONTROL_SIZE, KEEP, Item, RunRef, Wait, run_id
-from skiff._engine._states import State, StateType
+from skiff._engine._states import Running, State, StateType
 from skiff.client._base import decode
 
 if TYPE_CHECKING:
@@ -68,10 +68,16 @@ class RunHandle:
         The state is queued ahead of other reports and never dropped; the engine then
         ignores the run's own final state. Call :func:`flush` afterwards to send it.
         """
-        if not self._run.claim_final():
+        run = self._run
+        if not run.claim_final():
             return
         state = State(StateType(state_type), state_name, message)
-        queue_state(self._reporter, self._run, state, force=True, urgent=True)
+        waiting = run.running == "queued"
+        run.crashed = True  # the Running still buffered gives way to the copy below
+        queue_state(self._reporter, run, state, force=True, urgent=True)
+        if waiting:
+            # Later urgent reports go first: Running, then this state, as they happened.
+            queue_state(self._reporter, run, Running(), urgent=True)
 
 
 def queue_state(
@@ -90,7 +96,12 @@ def queue_state(
     if data is not None:
         body["state"]["data"] = data
 
+    if state.is_running():
+        run.running = "queued"
+
     def on_response(response: httpx.Response) -> None:
+        if state.is_running():
+            run.running = "sent"
         status, kept, details = orchestration(response)
         if status == "WAIT":
             raise Wait(float(details.get("delay_seconds") or 1))
@@ -113,6 +124,8 @@ def queue_state(
             KEEP,
             lambda: ("POST", f"/flow_runs/{run_id(run)}/set_state", body),
             CONTROL_SIZE,
+            # A Running queued before a crash gives way to the copy queued ahead of it.
+            skip=(lambda: run.crashed) if state.is_running() and not urgent else None,
             on_response=on_response,
         ),
         urgent=urgent,

@@ -57,6 +57,7 @@ class RunRef:
     """
 
     __slots__ = (
+        "crashed",
         "dead",
         "existed",
         "final_queued",
@@ -67,6 +68,7 @@ class RunRef:
         "name",
         "ref",
         "resolved",
+        "running",
     )
 
     def __init__(
@@ -78,6 +80,9 @@ class RunRef:
         self.flow_id: str | None = None
         self.existed = False
         self.dead = False
+        # Ended early by its runtime (RunHandle.crash): its buffered Running is not sent.
+        self.crashed = False
+        self.running = "none"  # its Running state: "none", "queued" or "sent"
         # A create of this run may have reached the server although its answer was lost.
         self.maybe_created = False
         self.final_queued = False

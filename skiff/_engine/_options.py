@@ -87,6 +87,10 @@ def _check(owner: str, options: dict[str, Any], known: frozenset[str]) -> dict[s
     unknown = set(options) - known
     if unknown:
         key = sorted(unknown)[0]
+        other = TASK_OPTIONS if known is FLOW_OPTIONS else FLOW_OPTIONS
+        if key in other:
+            kind, wrong = ("@task", "@flow") if known is FLOW_OPTIONS else ("@flow", "@task")
+            raise ValidationError(f"{owner}: {key!r} is a {kind} option, not a {wrong} one")
         close = difflib.get_close_matches(key, known, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ValidationError(f"{owner}: unknown keyword argument {key!r}{hint}")

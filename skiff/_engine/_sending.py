@@ -43,9 +43,9 @@ class Sender:
         for index, item in enumerate(items):
             if self._delivery.handoff:  # the spool takes over: send nothing more
                 return [*batch["event"], *batch["log"], *parked, *items[index:]]
+            if item.skip is not None and item.skip():
+                continue
             if item.kind in batch:
-                if item.skip is not None and item.skip():
-                    continue
                 batch[item.kind].append(item)
                 if len(batch[item.kind]) >= MAX_BATCH and not self._send_batches(batch):
                     return [*batch["event"], *batch["log"], *parked, *items[index + 1 :]]

@@ -15,8 +15,8 @@ import pytest
 
 import skiff
 from skiff._engine import RunHandle, flow, get_run_logger, run_flow, task
+from tests.engine.conftest import Server
 from tests.faults.proxy import FaultProxy
-from tests.runtime.conftest import Server
 
 pytestmark = pytest.mark.server
 

@@ -292,12 +292,6 @@ def test_crash_from_the_handle_wins_over_the_engine(api_env: str, server: Server
     assert server.history(handles[0].flow_run_id) == ["Pending", "Running", "TimedOut"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: RunHandle.crash() queues its final state urgent=True, ahead of the "
-    "run's own Running when that is still buffered (here: behind a slow log batch of the run "
-    "before), so Running lands after the crash and the server leaves the run RUNNING for good",
-)
 def test_crash_queued_before_running_is_sent_stays_final(
     proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch, api_env: str, server: Server
 ) -> None:
