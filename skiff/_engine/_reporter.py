@@ -289,6 +289,10 @@ class Reporter:
                     self._cond.wait(0.05 if delivery.deadlines else self.settings.flush_interval)
 
     # ----------------------------------------------------------------- shutdown
+    def reset_connections(self) -> None:
+        """Open new connections from now on (after a snapshot restore); nothing is lost."""
+        self.transport.reset()
+
     def close(self, timeout: float | None = None) -> None:
         """Flush, stop the thread, and spool (or count as dropped) what could not be sent."""
         try:

@@ -113,8 +113,32 @@ def _scalar(value: Any) -> Any:
 
 def _take_cold_start() -> bool:
     global _cold
-    cold, _cold = _cold, False
-    return cold
+    first, _cold = _cold, False
+    if first:
+        _log_mode()
+    from skiff.adapters.aws_lambda._extension import cold_start
+
+    return cold_start(first)
+
+
+def after_restore() -> None:
+    """After a SnapStart restore: the next invocation is this environment's cold start."""
+    global _cold
+    _cold = True
+
+
+def _log_mode() -> None:
+    # Once per environment, in the first invocation's log: how reports reach the server.
+    import logging
+
+    from skiff.adapters.aws_lambda import _extension
+
+    mode = (
+        "reports drain after the response (skiff's Lambda extension is registered)"
+        if _extension.active() is not None
+        else "reports are flushed before the response (no extension: " + _extension.why_not() + ")"
+    )
+    logging.getLogger("skiff").info("skiff on Lambda (%s init): %s", _extension.init_type(), mode)
 
 
 def _region(arn: Any) -> str | None:
@@ -242,8 +266,15 @@ class LambdaPlatform(Platform):
     awaits: ClassVar[bool] = False
 
     def __init__(self, target: Any, options: Options) -> None:
-        """With ``sqs_batch=True``, run ``target`` once per record (a plain function only)."""
+        """With ``sqs_batch=True``, run ``target`` once per record (a plain function only).
+
+        Decoration happens during the sandbox's init, the only time the in-process
+        extension may register (:mod:`skiff.adapters.aws_lambda._extension`).
+        """
         super().__init__(target, options)
+        from skiff.adapters.aws_lambda import _extension
+
+        _extension.setup()
         if options.adapter["sqs_batch"]:
             if self.wraps_flow:
                 raise ValidationError(
@@ -297,13 +328,17 @@ class LambdaPlatform(Platform):
         return _summarize(value)
 
     def settle(self, call: Call, drain: Callable[[], None]) -> None:
-        """Flush before returning: Lambda freezes the sandbox once the response is posted.
+        """Respond first: with skiff's extension registered, ``drain`` is handed to it.
 
-        The hook for responding first: with skiff's in-process extension registered,
-        ``drain`` is handed to it (keyed by ``call.context.aws_request_id``) and runs after
-        the response, before the extension calls ``next``; without one it runs here.
+        It then runs after the response, before the extension calls ``next`` (so before
+        the freeze); without the extension it runs here, before the response.
         """
-        drain()
+        from skiff.adapters.aws_lambda import _extension
+
+        extension = _extension.active()
+        request_id = getattr(call.context, "aws_request_id", None)
+        if extension is None or not extension.hand_off(request_id, drain):
+            drain()
 
 
 def describe(event: Any, context: Any = None) -> Trigger:

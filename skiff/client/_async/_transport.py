@@ -62,7 +62,12 @@ class AsyncTransport:
         self._csrf = CsrfState()
         self._server_version: str | None = None
         self._server_version_read = False
-        self._http = http_client or httpx.AsyncClient(
+        self._owned = http_client is None
+        self._http = http_client or self._new_client()
+
+    def _new_client(self) -> httpx.AsyncClient:
+        settings = self.settings
+        return httpx.AsyncClient(
             base_url=self.base_url,
             headers=build_headers(settings),
             timeout=settings.request_timeout,
@@ -74,6 +79,17 @@ class AsyncTransport:
                 False if settings.tls_insecure_skip_verify else (settings.ssl_cert_file or True)
             ),
         )
+
+    async def reset(self) -> None:
+        """Drop the pooled connections and the CSRF token, and start afresh.
+
+        For a process restored from a snapshot (Lambda SnapStart): the sockets it holds
+        were opened by another sandbox. A client passed in by the caller is kept.
+        """
+        self._csrf = CsrfState()
+        if self._owned:
+            await self._http.aclose()
+            self._http = self._new_client()
 
     async def request(
         self,

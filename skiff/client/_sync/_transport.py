@@ -63,7 +63,12 @@ class Transport:
         self._csrf = CsrfState()
         self._server_version: str | None = None
         self._server_version_read = False
-        self._http = http_client or httpx.Client(
+        self._owned = http_client is None
+        self._http = http_client or self._new_client()
+
+    def _new_client(self) -> httpx.Client:
+        settings = self.settings
+        return httpx.Client(
             base_url=self.base_url,
             headers=build_headers(settings),
             timeout=settings.request_timeout,
@@ -75,6 +80,17 @@ class Transport:
                 False if settings.tls_insecure_skip_verify else (settings.ssl_cert_file or True)
             ),
         )
+
+    def reset(self) -> None:
+        """Drop the pooled connections and the CSRF token, and start afresh.
+
+        For a process restored from a snapshot (Lambda SnapStart): the sockets it holds
+        were opened by another sandbox. A client passed in by the caller is kept.
+        """
+        self._csrf = CsrfState()
+        if self._owned:
+            self._http.close()
+            self._http = self._new_client()
 
     def request(
         self,
