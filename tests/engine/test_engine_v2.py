@@ -168,7 +168,9 @@ def test_log_prints_with_two_concurrent_flows(
 )
 def test_task_only_options_on_a_flow_raise_validation_error(option: dict[str, Any]) -> None:
     key = next(iter(option))
-    with pytest.raises(skiff.ValidationError, match=f"{key!r} is a @(task|flow) option, not a @(flow|task) one"):
+    with pytest.raises(
+        skiff.ValidationError, match=f"{key!r} is a @(task|flow) option, not a @(flow|task) one"
+    ):
         skiff.flow(**option)
     with pytest.raises(skiff.ValidationError, match=key):
         skiff.flow(lambda x: x, **option)
@@ -188,7 +190,9 @@ def test_task_only_options_on_a_flow_raise_validation_error(option: dict[str, An
 )
 def test_flow_only_options_on_a_task_raise_validation_error(option: dict[str, Any]) -> None:
     key = next(iter(option))
-    with pytest.raises(skiff.ValidationError, match=f"{key!r} is a @(task|flow) option, not a @(flow|task) one"):
+    with pytest.raises(
+        skiff.ValidationError, match=f"{key!r} is a @(task|flow) option, not a @(flow|task) one"
+    ):
         skiff.task(**option)
     with pytest.raises(skiff.ValidationError, match=key):
         skiff.task(lambda x: x, **option)
