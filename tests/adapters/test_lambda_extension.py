@@ -71,6 +71,7 @@ def emulator(
         config("flushes_inline", SKIFF_LAMBDA_EXTENSION="false"),
         config("batch", "app.on_record"),
         config("provisioned", AWS_LAMBDA_INITIALIZATION_TYPE="provisioned-concurrency"),
+        config("restored", AWS_LAMBDA_INITIALIZATION_TYPE="snap-start"),
     ]
     with LambdaEmulator(functions, freeze=True) as emu:
         yield emu
@@ -135,6 +136,24 @@ def test_raising_and_batch_invocations_are_complete_before_the_freeze(
     assert emulator.is_frozen("batch"), "it all landed while the process stayed frozen"
 
 
+def test_a_hundred_invocations_lose_nothing(emulator: LambdaEmulator, runs: Runs) -> None:
+    results = [emulator.invoke("responds_first", {"x": x, "lines": 3}) for x in range(100)]
+    assert [r.status for r in results] == ["success"] * 100
+    assert emulator.is_frozen("responds_first")
+    for x, result in enumerate(results):
+        run = runs.final(result.request_id, tasks=1)
+        assert run.state_type == "COMPLETED"
+        logs = runs.logs(run.id)
+        assert f"handling {x}" in logs and logs.count("a line to drain") == 3
+
+
+def test_a_snapstart_restore_is_a_cold_start(emulator: LambdaEmulator, runs: Runs) -> None:
+    first, second = (emulator.invoke("restored", {"x": x}) for x in (1, 2))
+    assert first.status == second.status == "success"
+    labels = [runs.final(r.request_id, tasks=1).labels for r in (first, second)]
+    assert [label["aws.lambda.cold_start"] for label in labels] == [True, False]
+
+
 def test_provisioned_concurrency_has_no_cold_start(emulator: LambdaEmulator, runs: Runs) -> None:
     result = emulator.invoke("provisioned", {"x": 1})
     assert result.status == "success"
@@ -160,6 +179,23 @@ def test_sigterm_flushes_what_is_still_buffered(
     assert run.state_type == "COMPLETED"
     assert "handling 4" in runs.logs(run.id)
     json.dumps(result.record())  # the timing record is JSON
+
+
+def test_a_drain_out_of_time_still_lands_the_final_state(
+    prefect_api_url: str, tmp_path: Path, runs: Runs
+) -> None:
+    # 20 000 lines to send and 1.5 s to send them in (the flush budget): the drain cannot
+    # send them all, and hurries the final state out first.
+    (tmp_path / "app.py").write_text(APP)
+    env = {"PREFECT_API_URL": prefect_api_url, "TMPDIR": "/tmp", "SKIFF_FLUSH_TIMEOUT": "1.5"}
+    config = FunctionConfig("hurried", "app.handler", str(tmp_path), timeout=10.0, env=env)
+    with LambdaEmulator([config], freeze=True) as emu:
+        result = emu.invoke("hurried", {"x": 5, "lines": 20000})
+        assert result.status == "success" and result.payload == {"doubled": 10}
+        assert result.phase_error is None, "the extension called next before the deadline"
+        assert result.post_runtime_duration > 0, "the drain ran after the response"
+        run = runs.final(result.request_id, tasks=1)
+        assert run.state_type == "COMPLETED"
 
 
 def test_sigterm_handler_flushes_then_exits() -> None:
