@@ -36,9 +36,17 @@ What each invocation does:
 * **Deadline.** ``timeout_margin`` seconds (1.0) before
   ``context.get_remaining_time_in_millis()`` runs out, a timer marks the run TimedOut
   (``timeout_state="Crashed"``: Crashed) and flushes, so a run killed at its timeout is
-  never left Running. Before returning, every report is flushed synchronously (Lambda
-  freezes the process right after), stopping ``flush_margin`` seconds (0.2) before the
-  deadline (:meth:`LambdaPlatform.settle`).
+  never left Running.
+* **Respond first, report after.** skiff registers an internal Lambda extension during
+  init (:mod:`~skiff.adapters.aws_lambda._extension`): the handler's value is posted at
+  once, and the reports drain after it, before the extension calls ``next`` (Lambda
+  freezes the sandbox only then), stopping ``flush_margin`` seconds (0.2) before the
+  deadline; what is left then goes to the spool. Without the extension (not on Lambda,
+  ``SKIFF_LAMBDA_EXTENSION=false``, or registration refused) the reports are flushed
+  before the handler returns (:meth:`LambdaPlatform.settle`). The first invocation's log
+  says which mode is in use. On SIGTERM (shutdown) what is buffered is flushed within
+  Lambda's window. Provisioned-concurrency environments have no cold start; after a
+  SnapStart restore the next invocation is one, with fresh connections.
 * **Errors.** The handler's exception is reported as Failed, flushed, and re-raised
   unchanged, so Lambda's error response and retries still apply. An error inside skiff is
   logged once and the handler runs and returns anyway.
