@@ -4,7 +4,8 @@ This module is the root of the tree: the client's errors are defined here, and t
 others subclass them where they live (marked below): [runtime] in ``skiff._engine``
 (``skiff.exceptions`` exports them under Prefect's names), [cache] in
 ``skiff._engine._policies``/``_hashing`` (``skiff.cache_policies``), [parameters] in
-``skiff._engine._parameters``, [blocks] in ``skiff.blocks``, [concurrency] in
+``skiff._engine._parameters``, [blocks] in ``skiff.blocks``, [integrations] in
+``skiff.integrations`` (``skiff.blocks`` exports them), [concurrency] in
 ``skiff.concurrency`` and [variables] in ``skiff.variables``.
 ``skiff.client._exceptions`` re-exports this module, so old imports keep working.
 
@@ -57,6 +58,12 @@ The tree::
     │   ├── BlockAlreadyExistsError     ``save(name)`` without ``overwrite=True``
     │   ├── ObfuscatedSecretError       a secret holds the server's ``********`` placeholder
     │   └── DecryptionError             an encrypted secret cannot be decrypted
+    ├── StorageError                reading or writing through a storage block failed (names
+    │   │                           the bucket, the path and the fix)   [integrations]
+    │   ├── StoragePathError            the path leaves the block's base folder
+    │   ├── StorageAuthError            credentials missing, or refused by the service
+    │   ├── BucketNotFoundError         no bucket or container of that name
+    │   └── ObjectNotFoundError         nothing is stored at the path (a cache miss)
     └── APIError                    anything that went wrong talking to the server
         ├── UnsupportedByServerError    the server's version lacks the operation; names the
         │                               version it needs (nothing was sent)
@@ -78,9 +85,10 @@ The tree::
 
 ``RunTimeoutError`` (with its two subclasses), ``WaitTimeoutError`` and
 ``AcquireConcurrencySlotTimeoutError`` are also ``TimeoutError``s; ``ConfigurationError``,
-``ValidationError``, ``CacheKeyError`` and ``VariableAlreadyExistsError`` are
-``ValueError``s; ``MissingExtraError`` is an ``ImportError``; ``BlockNotFoundError`` and
-``UnknownBlockTypeError`` are ``LookupError``s. Outside the tree, on purpose:
+``ValidationError``, ``CacheKeyError``, ``VariableAlreadyExistsError`` and
+``StoragePathError`` are ``ValueError``s; ``MissingExtraError`` is an ``ImportError``;
+``BlockNotFoundError``, ``UnknownBlockTypeError``, ``BucketNotFoundError`` and
+``ObjectNotFoundError`` are ``LookupError``s. Outside the tree, on purpose:
 ``skiff.concurrency.asyncio.ConcurrencyLeaseLostError`` is an ``asyncio.CancelledError``
 (as Prefect's), so an ``except Exception`` in the body cannot swallow it.
 """

@@ -53,6 +53,20 @@ from skiff.blocks._errors import (
 from skiff.blocks._gcp import GcpCredentials
 from skiff.blocks._system import Secret
 from skiff.blocks._types import OBFUSCATED, SecretDict
+from skiff.integrations._storage import (
+    BucketNotFoundError,
+    ObjectNotFoundError,
+    ReadableFileSystem,
+    StorageAuthError,
+    StorageError,
+    StoragePathError,
+    WritableFileSystem,
+)
+from skiff.integrations.aws.credentials import MinIOCredentials
+from skiff.integrations.aws.s3 import S3Bucket
+from skiff.integrations.azure.blob_storage import AzureBlobStorageContainer
+from skiff.integrations.filesystems import LocalFileSystem
+from skiff.integrations.gcp.cloud_storage import GcsBucket
 
 __all__ = [
     "OBFUSCATED",
@@ -60,6 +74,7 @@ __all__ = [
     "AwsClientParameters",
     "AwsCredentials",
     "AwsKmsKey",
+    "AzureBlobStorageContainer",
     "AzureBlobStorageCredentials",
     "AzureKeyVaultKey",
     "Block",
@@ -67,16 +82,27 @@ __all__ = [
     "BlockError",
     "BlockNotFoundError",
     "BlockValidationError",
+    "BucketNotFoundError",
     "DecryptionError",
     "GcpCredentials",
     "GcpKmsKey",
+    "GcsBucket",
     "KeyProvider",
+    "LocalFileSystem",
     "LocalKey",
+    "MinIOCredentials",
     "ObfuscatedSecretError",
+    "ObjectNotFoundError",
+    "ReadableFileSystem",
     "Requester",
+    "S3Bucket",
     "Secret",
     "SecretDict",
+    "StorageAuthError",
+    "StorageError",
+    "StoragePathError",
     "UnknownBlockTypeError",
+    "WritableFileSystem",
     "key_provider_from_env",
     "key_provider_from_spec",
 ]
