@@ -314,7 +314,10 @@ class Runner:
         trigger = self._describe(call)
         invocation = self._begin(call, trigger)
         if invocation is None:
-            return _run_sync(self._bare(call, trigger))
+            try:
+                return _run_sync(self._bare(call, trigger))
+            finally:
+                self.platform.settle(call, _nothing)  # (a Lambda extension waits for it)
         try:
             return run_flow(self.flow, invocation.parameters, **invocation.engine)
         except BaseException as exc:
@@ -348,6 +351,10 @@ class Runner:
         finally:
             await asyncio.to_thread(self.platform.settle, call, self._end(invocation))
         return await _maybe_await(self._bare(call, trigger))
+
+
+def _nothing() -> None:
+    """The drain of a call that reported nothing."""
 
 
 def _strict() -> bool:

@@ -214,3 +214,37 @@ def test_sigterm_handler_flushes_then_exits() -> None:
         assert budgets == [_extension.SHUTDOWN_FLUSH]
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+ROUTER = textwrap.dedent(
+    """
+    from skiff.adapters.aws_lambda import lambda_flow
+
+
+    @lambda_flow
+    def orders(event, context):
+        return {"order": event["x"]}
+
+
+    def handler(event, context):  # the entry point is not a lambda_flow
+        if event.get("route") == "orders":
+            return orders(event, context)
+        return {"ignored": True}
+    """
+)
+
+
+def test_an_entry_point_that_is_not_a_lambda_flow_is_not_held(
+    prefect_api_url: str, tmp_path: Path, runs: Runs
+) -> None:
+    (tmp_path / "router.py").write_text(ROUTER)
+    env = {"PREFECT_API_URL": prefect_api_url, "TMPDIR": "/tmp"}
+    config = FunctionConfig("router", "router.handler", str(tmp_path), timeout=5.0, env=env)
+    with LambdaEmulator([config], freeze=True) as emu:
+        ignored = emu.invoke("router", {"route": "elsewhere"})
+        routed = emu.invoke("router", {"route": "orders", "x": 3})
+        assert ignored.payload == {"ignored": True} and routed.payload == {"order": 3}
+        # Neither waited for a hand-off that never comes (the timeout is 5 s).
+        assert ignored.duration < 2 and routed.duration < 2
+        run = runs.final(routed.request_id)
+        assert run.state_type == "COMPLETED"

@@ -23,6 +23,7 @@ before returning, as without an extension; the first invocation's log says which
 
 from __future__ import annotations
 
+import collections
 import http.client
 import json
 import logging
@@ -54,6 +55,21 @@ REGISTER_TIMEOUT = 2.0
 SHUTDOWN_FLUSH = 0.4
 
 
+def _entry_is_skiff() -> bool:
+    # Whether the function's handler (``_HANDLER``, "path/module.attr") is a lambda_flow
+    # wrapper: only then does every invocation hand its reports over. Another entry point
+    # (a router that calls a lambda_flow now and then) must not be held to its deadline.
+    import sys
+
+    from skiff._engine import Flow
+
+    spec = os.environ.get("_HANDLER", "")
+    module_name, _, attr = spec.rpartition(".")
+    module = sys.modules.get(module_name.replace("/", "."))
+    handler = getattr(module, attr, None) if module is not None else None
+    return isinstance(getattr(handler, "flow", None), Flow)
+
+
 class _Drain:
     """One invocation's hand-off: the adapter's flush, run by the extension thread."""
 
@@ -76,6 +92,8 @@ class Extension:
         self._current: str | None = None
         self._deadline_ms: float | None = None
         self.invocations = 0
+        self._drained: collections.deque[str] = collections.deque(maxlen=16)
+        self._entry: bool | None = None  # is _HANDLER a lambda_flow? (known at the first INVOKE)
         self.thread = threading.Thread(target=self._loop, name="skiff-extension", daemon=True)
 
     def start(self) -> None:
@@ -87,12 +105,21 @@ class Extension:
 
         The adapter returns right after a True answer, so its response goes out first.
         """
-        if request_id is None or not self.thread.is_alive():
+        if request_id is None or not self.thread.is_alive() or not self._waits_for_hand_off():
             return False
         with self._arrived:
+            if request_id in self._handed or request_id in self._drained:
+                # A second lambda_flow call in one invocation: flushed in-line, since the
+                # extension may have called next already.
+                return False
             self._handed[request_id] = _Drain(settle)
             self._arrived.notify_all()
         return True
+
+    def _waits_for_hand_off(self) -> bool:
+        if self._entry is None:
+            self._entry = _entry_is_skiff()
+        return self._entry
 
     def _loop(self) -> None:
         while True:
@@ -108,6 +135,8 @@ class Extension:
 
     def _drain(self, request_id: str, deadline_ms: float) -> None:
         # Wait for the handler to hand its reports over, then flush them before ``next``.
+        if not self._waits_for_hand_off():
+            return  # not a lambda_flow entry point: its reports are flushed in-line
         limit = deadline_ms / 1000 - DEADLINE_MARGIN if deadline_ms else None
         with self._arrived:
             while request_id not in self._handed:
@@ -116,6 +145,7 @@ class Extension:
                     return  # the handler never handed over (killed, or not a skiff flow)
                 self._arrived.wait(left)
             drain = self._handed.pop(request_id)
+            self._drained.append(request_id)
         try:
             drain.settle()
         except Exception as exc:
