@@ -95,6 +95,8 @@ class Context:
     skiff_lambda_missing: str | None = None
     # Numbers one benchmark hands to a later one (the zero-task flow's request count).
     facts: dict[str, float] = field(default_factory=dict)
+    # The server's process (group) id, for benchmarks that wait until it is idle.
+    server_pid: int | None = None
 
     def python(self, side: str) -> str:
         """The interpreter of a side; the floor uses skiff's, which has bare httpx and msgspec."""

@@ -38,6 +38,7 @@ BENCHMARKS = [
     "b5_process",
     "b6_lambda",
     "b7_serialization",
+    "b8_runtime_v2",
 ]
 RESULTS = ROOT / "benchmarks" / "results"
 PREFECT_CLIENT_ENV = prefect_server.CACHE / "prefect-client-3.9.0"
@@ -158,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             prefect_python=prefect_python,
             api_url=server.api_url,
             scratch=scratch,
+            server_pid=server.pid,
         )
         ctx.skiff_runtime_missing = probe(sys.executable, "from skiff import flow, task, flush")
         ctx.skiff_lambda_missing = probe(
