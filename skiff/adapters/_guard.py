@@ -57,18 +57,15 @@ class DeadlineGuard:
         if self.deadline is None:
             return
         self._span = self.deadline - time.monotonic()
-        # A daemon thread never keeps a finished process alive.
-        watcher = threading.Thread(
-            target=self._watch, args=(handle, self.deadline), daemon=True, name="skiff-guard"
-        )
         with self._lock:
             if not self._cancelled.is_set():
-                watcher.start()
+                _watcher.arm(self, handle)
 
     def cancel(self) -> None:
         """Disarm the guard (the call ended in time)."""
         with self._lock:
             self._cancelled.set()
+        _watcher.disarm(self)
 
     def lead(self, handle: RunHandle) -> float:
         """How long before the deadline the guard fires, at the latency seen now.
@@ -87,13 +84,13 @@ class DeadlineGuard:
 
         return flush_budget(flush_timeout, self.deadline, self.flush_margin)
 
-    def _watch(self, handle: RunHandle, deadline: float) -> None:
-        while True:
-            left = deadline - self.lead(handle) - time.monotonic()
-            if left <= 0:
-                break
-            if self._cancelled.wait(min(left, 0.25)):
-                return
+    def fire_at(self, handle: RunHandle) -> float:
+        """The :func:`time.monotonic` time at which the guard fires, at the latency seen now."""
+        assert self.deadline is not None
+        return self.deadline - self.lead(handle)
+
+    def fire(self, handle: RunHandle) -> None:
+        """End the run now (its deadline is near) and flush; never raises."""
         self._fire(handle)
 
     def _fire(self, handle: RunHandle) -> None:
@@ -112,6 +109,51 @@ class DeadlineGuard:
             flush_before_freeze(self.flush_budget())
         except Exception as exc:
             log_once("the deadline guard", exc)
+
+
+class _Watcher:
+    """One daemon thread for every armed guard of the process.
+
+    A thread per call cost a thread start (which waits until the thread runs) on every
+    invocation; this one starts once, and is woken when a guard is armed or disarmed.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._armed: dict[int, tuple[DeadlineGuard, RunHandle]] = {}
+        self._thread: threading.Thread | None = None
+
+    def arm(self, guard: DeadlineGuard, handle: RunHandle) -> None:
+        with self._cond:
+            self._armed[id(guard)] = (guard, handle)
+            if self._thread is None or not self._thread.is_alive():
+                # A daemon thread never keeps a finished process alive.
+                self._thread = threading.Thread(target=self._loop, daemon=True, name="skiff-guard")
+                self._thread.start()
+            self._cond.notify()
+
+    def disarm(self, guard: DeadlineGuard) -> None:
+        with self._cond:
+            if self._armed.pop(id(guard), None) is not None:
+                self._cond.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                now = time.monotonic()
+                due = [(g, h) for g, h in self._armed.values() if g.fire_at(h) <= now]
+                for guard, _ in due:
+                    del self._armed[id(guard)]
+                if not due:
+                    nearest = min((g.fire_at(h) for g, h in self._armed.values()), default=None)
+                    # The lead follows the latency seen, so look again at least every 0.25 s.
+                    self._cond.wait(None if nearest is None else min(nearest - now, 0.25))
+                    continue
+            for guard, handle in due:
+                guard.fire(handle)
+
+
+_watcher = _Watcher()
 
 
 def settings() -> Any:
