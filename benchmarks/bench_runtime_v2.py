@@ -136,10 +136,8 @@ def measure(
             counts = [] if side in FLOORS and rnd > 0 else sizes
             result = run_side(pythons[side], side, counts, zero, pgid, env_for(side), scratch)
             results[-1][side] = result
-            big = result["tasks"][-1] if result["tasks"] else {}
-            log(
-                f"  {side}: {big.get('n')} tasks all COMPLETED on the server after {big.get('visible')} s"
-            )
+            for flow in result["tasks"]:
+                log(f"  {side}: {flow['n']} tasks all COMPLETED after {flow['visible']} s")
     return results
 
 
