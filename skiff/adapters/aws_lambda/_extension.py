@@ -93,6 +93,7 @@ class Extension:
         self._deadline_ms: float | None = None
         self.invocations = 0
         self._drained: collections.deque[str] = collections.deque(maxlen=16)
+        self._conn: http.client.HTTPConnection | None = None
         self._entry: bool | None = None  # is _HANDLER a lambda_flow? (known at the first INVOKE)
         self.thread = threading.Thread(target=self._loop, name="skiff-extension", daemon=True)
 
@@ -154,22 +155,34 @@ class Extension:
             drain.done.set()
 
     def _next(self) -> dict[str, Any]:
-        host, _, port = self.api.partition(":")
-        conn = http.client.HTTPConnection(host, int(port or 80))  # no timeout: it long-polls
+        # One kept-alive connection (a new one per event cost every invocation a connect);
+        # a connection the API closed is opened again, once.
         try:
-            conn.request(
-                "GET",
-                "/2020-01-01/extension/event/next",
-                headers={"Lambda-Extension-Identifier": self.identifier},
-            )
-            reply = conn.getresponse()
-            body = reply.read()
-            if reply.status != 200:
-                raise RuntimeError(f"event/next answered {reply.status}: {body[:200]!r}")
-            event: dict[str, Any] = json.loads(body or b"{}")
-            return event
-        finally:
-            conn.close()
+            return self._request_next()
+        except (ConnectionError, http.client.HTTPException):
+            self._drop_connection()
+            return self._request_next()
+
+    def _request_next(self) -> dict[str, Any]:
+        if self._conn is None:
+            host, _, port = self.api.partition(":")
+            self._conn = http.client.HTTPConnection(host, int(port or 80))  # it long-polls
+        self._conn.request(
+            "GET",
+            "/2020-01-01/extension/event/next",
+            headers={"Lambda-Extension-Identifier": self.identifier},
+        )
+        reply = self._conn.getresponse()
+        body = reply.read()
+        if reply.status != 200:
+            raise RuntimeError(f"event/next answered {reply.status}: {body[:200]!r}")
+        event: dict[str, Any] = json.loads(body or b"{}")
+        return event
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 _extension: Extension | None = None
