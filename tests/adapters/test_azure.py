@@ -78,10 +78,16 @@ def client(api_env: str) -> Iterator[Client]:
         yield c
 
 
-def _tasks(client: Client, run_id: Any) -> list[str]:
+def _tasks(client: Client, run_id: Any, timeout: float = 15.0) -> list[str]:
+    # The server records task-run events asynchronously: wait until they are all final.
     ids = models.TaskRunFilterFlowRunId(any_=[run_id])
-    runs = client.task_runs.filter(task_runs=models.TaskRunFilter(flow_run_id=ids))
-    return [str(t.state_name) for t in runs]
+    give_up = time.monotonic() + timeout
+    while True:
+        runs = client.task_runs.filter(task_runs=models.TaskRunFilter(flow_run_id=ids))
+        final = all(t.state_type in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") for t in runs)
+        if final or time.monotonic() > give_up:
+            return [str(t.state_name) for t in runs]
+        time.sleep(0.1)
 
 
 def _logs(client: Client, run_id: Any) -> list[str]:
