@@ -16,10 +16,11 @@ Contract (additive changes only):
   credentials block is a property with ``"allOf": [{"$ref": "#/definitions/<Block>"}]``
   and ``definitions`` holding that block's schema (the UI shows a block picker).
   :func:`base_job_template` builds the pool's template from ``variables``: each variable
-  ``v`` becomes ``"v": "{{ v }}"`` in ``job_configuration``. Merge
-  :data:`COMMON_VARIABLES` into ``properties``: the worker itself reads ``env`` (a
-  str -> str mapping) and ``start_timeout`` (seconds a run may take to report RUNNING
-  before the worker crashes it).
+  ``v`` becomes ``"v": "{{ v }}"`` in ``job_configuration``. Take from
+  :data:`COMMON_VARIABLES` what applies: ``start_timeout`` always (seconds a run may
+  take to report RUNNING before the worker crashes it; the worker reads it), ``env``
+  (a str -> str mapping, merged into ``DispatchRequest.env``) where the cloud takes
+  per-call settings (Lambda does not: it has no per-invocation environment).
 * **Construction.** ``Dispatcher()`` takes no arguments and must not import the cloud's
   SDK (the worker builds one per worker, even with the extra missing, to show the
   template); import it lazily in :meth:`~Dispatcher.submit` and raise
@@ -43,7 +44,7 @@ Contract (additive changes only):
   message, but it would still not stop).
 * **observe(infrastructure_pid, config) -> Liveness.** Optional (the base returns
   ``UNKNOWN``): ``GONE`` when the cloud says the invocation died without the flow
-  reporting a final state (the worker crashes the run with ``Liveness.message``),
+  reporting a final state (the worker crashes the run with :meth:`~Dispatcher.gone_message`),
   ``ALIVE`` while it runs or ``UNKNOWN`` when the cloud cannot tell. Called in a thread.
 * **kill(infrastructure_pid, config) -> bool.** Optional (the base returns False: the
   cloud cannot stop one invocation). Cancellation does not rely on it: a CANCELLING run
@@ -159,6 +160,12 @@ class Dispatcher:
         """Whether the invocation still runs; ``UNKNOWN`` unless the cloud can tell."""
         return Liveness.UNKNOWN
 
+    def gone_message(self, infrastructure_pid: str) -> str:
+        """Why the invocation is gone (the Crashed state's message) after ``observe`` said so."""
+        return (
+            f"the invocation {infrastructure_pid} ended before the flow run reported a final state"
+        )
+
     def kill(self, infrastructure_pid: str, config: Mapping[str, Any]) -> bool:
         """Stop the invocation; False when the cloud cannot stop one invocation."""
         return False
@@ -184,7 +191,7 @@ COMMON_VARIABLES: Mapping[str, Mapping[str, Any]] = {
         "default": 60,
     },
 }
-"""Job variables the worker itself reads; every dispatcher's ``variables`` includes them."""
+"""Job variables the worker itself reads (``start_timeout``) or passes on (``env``)."""
 
 
 def base_job_template(dispatcher: type[Dispatcher]) -> dict[str, Any]:
