@@ -1,6 +1,6 @@
 """Prefect names outside skiff's scope: each raises a clear error when used.
 
-Serving and deploying flows is a later skiff issue; pausing, suspending and
+Serving flows is a later skiff issue (deploying is ``Flow.deploy``); pausing, suspending and
 transactions are not planned. Importing these names works, so a ported module loads.
 """
 
@@ -43,8 +43,12 @@ async def aserve(*_args: Any, **_kwargs: Any) -> NoReturn:
 
 
 def deploy(*_args: Any, **_kwargs: Any) -> NoReturn:
-    """Not supported (raises :class:`~skiff.exceptions.NotSupportedError`)."""
-    _refuse("deploy()", _LATER)
+    """Not supported (raises :class:`~skiff.exceptions.NotSupportedError`); use ``Flow.deploy``."""
+    _refuse(
+        "deploy()",
+        "it takes Prefect's RunnerDeployment objects; call flow.deploy(name, "
+        "work_pool_name=...) for each flow, or run 'skiff deploy'",
+    )
 
 
 def pause_flow_run(*_args: Any, **_kwargs: Any) -> NoReturn:

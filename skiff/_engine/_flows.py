@@ -125,9 +125,16 @@ class Flow(Generic[R]):
         """Not supported yet: serving and deploying flows is a later skiff issue."""
         raise NotSupportedError("Flow.serve() is not supported by skiff yet")
 
-    def deploy(self, *args: Any, **kwargs: Any) -> Any:
-        """Not supported yet: serving and deploying flows is a later skiff issue."""
-        raise NotSupportedError("Flow.deploy() is not supported by skiff yet")
+    def deploy(self, name: str, **kwargs: Any) -> Any:
+        """Register this flow and a deployment in a serverless work pool; its id (a UUID).
+
+        The code stays in the function the pool's worker invokes; the keywords
+        (``work_pool_name``, ``job_variables``, ``cron`` or ``interval``...) are
+        :func:`skiff.integrations.worker.deploy`'s.
+        """
+        from skiff.integrations.worker._deploy import deploy
+
+        return deploy(self, name, **kwargs)
 
     def to_deployment(self, *args: Any, **kwargs: Any) -> Any:
         """Not supported yet: serving and deploying flows is a later skiff issue."""

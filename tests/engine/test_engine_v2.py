@@ -421,7 +421,6 @@ def test_out_of_scope_names_raise_not_supported() -> None:
         "pause_flow_run": lambda: skiff.pause_flow_run(),
         "suspend_flow_run": lambda: skiff.suspend_flow_run(),
         "Transaction": lambda: skiff.Transaction(),
-        "Flow.deploy": lambda: f.deploy("name"),
         "Flow.serve": lambda: f.serve(),
         "Task.delay": lambda: t.delay(),
         "Task.map(deferred=True)": lambda: t.map([1], deferred=True),

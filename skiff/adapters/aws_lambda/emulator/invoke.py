@@ -10,7 +10,9 @@ An invocation, as on Lambda:
    (or, failing that, at the deadline: the sandbox is then reset); only then is the
    sandbox frozen, and the billed duration runs until that last ``next``.
 
-The Invoke API (``POST /2015-03-31/functions/{name}/invocations``) returns at step 3.
+The Invoke API (``POST /2015-03-31/functions/{name}/invocations``) returns at step 3
+(``RequestResponse``), at once with 202 (``Event``: queued, retried twice on failure) or
+204 (``DryRun``); a payload over :data:`PAYLOAD_LIMITS` gets 413.
 ``GET /_skiff/functions/{name}/invocations`` lists each finished invocation's timing record
 (see :meth:`InvocationResult.record`).
 """
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from .host import Function
 
 __all__ = [
+    "PAYLOAD_LIMITS",
     "REQUEST_ID_HEADER",
     "InvocationResult",
     "InvokeAPIServer",
@@ -46,6 +49,9 @@ __all__ = [
     "checked_request_id",
     "run_phase",
 ]
+
+PAYLOAD_LIMITS: Mapping[str, int] = {"Event": 256 * 1024, "RequestResponse": 6 * 1024 * 1024}
+"""Invoke payload limits by invocation type, in bytes (a larger body gets Lambda's 413)."""
 
 REQUEST_ID_HEADER = "X-Skiff-Request-Id"
 """Invoke API request header that pins the request id of the invocation."""
@@ -317,6 +323,14 @@ class InvokeAPIServer(Server):
         if kind not in ("Event", "RequestResponse"):
             return _api_error(
                 400, "InvalidParameterValueException", f"Unsupported invocation type {kind}"
+            )
+        limit = PAYLOAD_LIMITS[kind]
+        if len(body) > limit:
+            return _api_error(
+                413,
+                "RequestEntityTooLargeException",
+                f"{len(body)} byte payload is too large for the {kind} invocation type "
+                f"(limit {limit} bytes)",
             )
         try:
             if kind == "Event":

@@ -1,0 +1,194 @@
+"""One flow run's side of the worker protocol: lock, configure, dispatch, record, crash.
+
+:class:`RunDriver` holds what a worker shares with its runs (the client, the pool's
+template, the dispatcher) and :meth:`RunDriver.submit` takes one scheduled run from
+Scheduled to submitted, following Prefect's worker: read the deployment (gone: cancel
+the run), propose PENDING (anything but an accepted Pending means another worker has it),
+resolve the job variables, invoke, PATCH ``infrastructure_pid`` at once; a failure past
+the lock ends the run Crashed with a message naming the fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from skiff._exceptions import APIError, NotFoundError
+from skiff.client import AsyncClient
+from skiff.integrations.worker._dispatch import Dispatcher, DispatchError, DispatchRequest
+from skiff.integrations.worker._jobs import (
+    check_variables,
+    merged_variables,
+    render,
+    resolve_blocks,
+)
+
+__all__ = ["FINAL_TYPES", "RunDriver", "Submitted"]
+
+logger = logging.getLogger("skiff.worker")
+
+FINAL_TYPES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "CRASHED"})
+"""State types after which the worker stops watching a run."""
+
+
+@dataclass
+class Submitted:
+    """A run this worker handed to a function, watched until it runs (or must crash)."""
+
+    flow_run_id: str
+    infrastructure_pid: str
+    config: Mapping[str, Any]
+    submitted_at: float  # time.monotonic()
+    start_timeout: float
+    gone_since: float | None = None
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat()
+
+
+class RunDriver:
+    """The per-run steps of the protocol, for one worker."""
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        dispatcher: Dispatcher,
+        worker_name: str,
+        *,
+        default_start_timeout: float,
+    ) -> None:
+        self.client = client
+        self.dispatcher = dispatcher
+        self.worker_name = worker_name
+        self.default_start_timeout = default_start_timeout
+        self.template: Mapping[str, Any] = {}
+
+    # ------------------------------------------------------------------ states and logs
+    async def propose(self, run_id: str, state: Mapping[str, Any]) -> tuple[str, str | None]:
+        """Propose ``state``; the server's (status, resulting state type)."""
+        reply = await self.client.request(
+            "POST", f"/flow_runs/{run_id}/set_state", json={"state": dict(state), "force": False}
+        )
+        body = reply.json()
+        return body.get("status", ""), (body.get("state") or {}).get("type")
+
+    async def log(self, run_id: str, message: str, level: int = logging.INFO) -> None:
+        """A line in the run's logs (as Prefect's worker writes), and in the worker's."""
+        logger.log(level, "flow run %s: %s", run_id, message)
+        entry = {
+            "name": "skiff.worker",
+            "level": level,
+            "message": message,
+            "timestamp": _now(),
+            "flow_run_id": run_id,
+        }
+        try:
+            await self.client.request("POST", "/logs/", json=[entry])
+        except APIError as exc:
+            logger.debug("could not write a log line for flow run %s: %s", run_id, exc)
+
+    async def crash(self, run_id: str, message: str) -> None:
+        """End the run Crashed with ``message`` (not forced: a run that finished stays so)."""
+        await self.log(run_id, f"marking the flow run Crashed: {message}", logging.ERROR)
+        try:
+            await self.propose(run_id, {"type": "CRASHED", "name": "Crashed", "message": message})
+        except APIError as exc:
+            logger.error("could not mark flow run %s Crashed: %s", run_id, exc)
+
+    async def cancel(self, run_id: str, message: str) -> None:
+        """End the run Cancelled with ``message``."""
+        await self.log(run_id, message)
+        try:
+            await self.propose(
+                run_id, {"type": "CANCELLED", "name": "Cancelled", "message": message}
+            )
+        except APIError as exc:
+            logger.error("could not mark flow run %s Cancelled: %s", run_id, exc)
+
+    # ------------------------------------------------------------------ submission
+    async def submit(self, run: Mapping[str, Any]) -> Submitted | None:
+        """Take one scheduled run to its function; the watch record, or None when skipped."""
+        run_id = str(run["id"])
+        deployment: Mapping[str, Any] = {}
+        if run.get("deployment_id"):
+            try:
+                deployment = (
+                    await self.client.request("GET", f"/deployments/{run['deployment_id']}")
+                ).json()
+            except NotFoundError:
+                await self.cancel(
+                    run_id, f"Deployment {run['deployment_id']} no longer exists, cancelled run."
+                )
+                return None
+        status, state_type = await self.propose(run_id, {"type": "PENDING", "name": "Pending"})
+        if status != "ACCEPT" or state_type != "PENDING":
+            logger.debug("flow run %s not locked (%s, %s): skipped", run_id, status, state_type)
+            return None
+        try:
+            config = await self.configure(deployment, run)
+        except DispatchError as exc:
+            await self.crash(run_id, str(exc))
+            return None
+        await self.log(run_id, f"Worker {self.worker_name!r} submitting flow run {run_id!r}")
+        request = DispatchRequest(
+            flow_run_id=run_id,
+            flow_run_name=str(run.get("name") or ""),
+            deployment_id=str(run["deployment_id"]) if run.get("deployment_id") else None,
+            flow_name=deployment.get("flow_name") or None,
+            payload={"flow_run_id": run_id},
+            env={**(config.get("env") or {}), "PREFECT__FLOW_RUN_ID": run_id},
+        )
+        try:
+            pid = await asyncio.to_thread(self.dispatcher.submit, request, config)
+        except DispatchError as exc:
+            await self.crash(run_id, str(exc))
+            return None
+        except Exception as exc:  # a dispatcher's bug must not stop the worker
+            logger.exception("dispatcher %s failed on flow run %s", self.dispatcher.type, run_id)
+            await self.crash(run_id, f"the {self.dispatcher.type} dispatcher failed: {exc!r}")
+            return None
+        try:
+            await self.client.request(
+                "PATCH", f"/flow_runs/{run_id}", json={"infrastructure_pid": pid}
+            )
+        except APIError as exc:
+            logger.error("could not record infrastructure_pid %s on %s: %s", pid, run_id, exc)
+        await self.log(run_id, f"Flow run submitted to {self.dispatcher.type}: {pid}")
+        timeout = config.get("start_timeout")
+        return Submitted(
+            run_id,
+            pid,
+            config,
+            time.monotonic(),
+            float(timeout) if timeout is not None else self.default_start_timeout,
+        )
+
+    async def configure(
+        self, deployment: Mapping[str, Any], run: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The run's job configuration: variables merged, checked, blocks read, rendered."""
+        template = self.template
+        variables = merged_variables(
+            template, deployment.get("job_variables"), run.get("job_variables")
+        )
+        check_variables(template, variables)
+        variables = await resolve_blocks(variables, self._block_data)
+        rendered = render(template.get("job_configuration") or {}, variables)
+        return dict(rendered) if isinstance(rendered, dict) else {}
+
+    async def _block_data(self, document_id: str) -> dict[str, Any]:
+        from skiff.blocks._core import _decrypt_all, _encryption
+        from skiff.client._types import NOT_GIVEN
+
+        reply = await self.client.request(
+            "GET", f"/block_documents/{document_id}", params={"include_secrets": "true"}
+        )
+        data = reply.json().get("data") or {}
+        decrypted: dict[str, Any] = _decrypt_all(data, _encryption(NOT_GIVEN), "")
+        return decrypted
