@@ -13,3 +13,16 @@ export VIRTUAL_ENV="$PWD/.venv"
 export PATH="$PWD/.venv/bin:$PATH"
 echo "[bootstrap] preparing the Prefect server environments (.cache/: 3.9.1, and 3.6.x, 3.4.x for the old-server smoke suites)" >&2
 python scripts/prefect_server.py install --all >/dev/null
+# azurite (Azure Blob Storage's emulator) comes from the npm registry, pinned, into .cache/npm;
+# tests find it there (tests/integrations/conftest.py). Without npm its tests skip.
+AZURITE_VERSION=3.37.0
+AZURITE_DIR="${SKIFF_CACHE_DIR:-$PWD/.cache}/npm"
+if ! command -v npm >/dev/null 2>&1; then
+  echo "[bootstrap] npm not found: the Azure Blob tests will skip (install nodejs and npm)" >&2
+elif [ "$(cat "$AZURITE_DIR/.skiff-azurite" 2>/dev/null)" != "$AZURITE_VERSION" ] \
+    || [ ! -x "$AZURITE_DIR/node_modules/.bin/azurite-blob" ]; then
+  echo "[bootstrap] installing azurite $AZURITE_VERSION from npm into .cache/npm (once)" >&2
+  mkdir -p "$AZURITE_DIR"
+  npm install --prefix "$AZURITE_DIR" --no-audit --no-fund --silent --no-save "azurite@$AZURITE_VERSION" >/dev/null
+  echo "$AZURITE_VERSION" >"$AZURITE_DIR/.skiff-azurite"
+fi

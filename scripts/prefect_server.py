@@ -34,8 +34,16 @@ from skiff.client._constants import SERVER_VERSION  # noqa: E402
 CACHE = Path(os.environ.get("SKIFF_CACHE_DIR", ROOT / ".cache"))
 PREFECT_VERSION = SERVER_VERSION
 # What each server version's environment holds (the older ones for the smoke suites).
+# 3.9.1's holds the three integrations at the releases whose block schemas skiff's match, with
+# the extras their storage and secret blocks import. A changed list reinstalls an existing
+# environment: ensure_env compares it with the list the environment was made from.
 SERVER_PACKAGES: dict[str, list[str]] = {
-    PREFECT_VERSION: [f"prefect=={PREFECT_VERSION}", "prefect-aws"],
+    PREFECT_VERSION: [
+        f"prefect=={PREFECT_VERSION}",
+        "prefect-aws==0.7.12",
+        "prefect-gcp[cloud_storage,secret_manager]==0.6.22",
+        "prefect-azure[blob_storage]==0.4.13",
+    ],
     "3.6.29": ["prefect==3.6.29", "fastapi<0.120"],
     "3.4.25": ["prefect==3.4.25", "fastapi<0.120", "importlib_metadata"],
 }
@@ -87,7 +95,8 @@ def ensure_env(
     if python_bin.exists() and stamp.exists() and stamp.read_text() == wanted:
         return python_bin
     uv = uv_command()
-    log(f"creating {env_dir} with {' '.join(packages)} (once; later runs reuse it)")
+    verb = "updating" if python_bin.exists() else "creating"
+    log(f"{verb} {env_dir} with {' '.join(packages)} (once; later runs reuse it)")
     env_dir.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run([*uv, "venv", "-q", "--allow-existing", "-p", python, str(env_dir)], check=True)
     overrides = env_dir / "overrides.txt"

@@ -29,13 +29,8 @@ except ImportError:
 
     raise MissingExtraError("blocks", "pydantic") from None
 
-from skiff.blocks._aws import AssumeRoleParameters, AwsClientParameters, AwsCredentials
-from skiff.blocks._azure import AzureBlobStorageCredentials
 from skiff.blocks._core import Block, Requester
 from skiff.blocks._crypto import (
-    AwsKmsKey,
-    AzureKeyVaultKey,
-    GcpKmsKey,
     KeyProvider,
     LocalKey,
     key_provider_from_env,
@@ -50,9 +45,17 @@ from skiff.blocks._errors import (
     ObfuscatedSecretError,
     UnknownBlockTypeError,
 )
-from skiff.blocks._gcp import GcpCredentials
 from skiff.blocks._system import Secret
 from skiff.blocks._types import OBFUSCATED, SecretDict
+
+# Each cloud's blocks live in skiff.integrations.<cloud>; re-exported here under the names
+# skiff.blocks has always had.
+from skiff.integrations._secrets import (
+    SecretAuthError,
+    SecretBlock,
+    SecretError,
+    SecretNotFoundError,
+)
 from skiff.integrations._storage import (
     BucketNotFoundError,
     ObjectNotFoundError,
@@ -62,11 +65,22 @@ from skiff.integrations._storage import (
     StoragePathError,
     WritableFileSystem,
 )
-from skiff.integrations.aws.credentials import MinIOCredentials
-from skiff.integrations.aws.s3 import S3Bucket
-from skiff.integrations.azure.blob_storage import AzureBlobStorageContainer
+from skiff.integrations.aws import (
+    AssumeRoleParameters,
+    AwsClientParameters,
+    AwsCredentials,
+    AwsKmsKey,
+    AwsSecret,
+    MinIOCredentials,
+    S3Bucket,
+)
+from skiff.integrations.azure import (
+    AzureBlobStorageContainer,
+    AzureBlobStorageCredentials,
+    AzureKeyVaultKey,
+)
 from skiff.integrations.filesystems import LocalFileSystem
-from skiff.integrations.gcp.cloud_storage import GcsBucket
+from skiff.integrations.gcp import GcpCredentials, GcpKmsKey, GcpSecret, GcsBucket
 
 __all__ = [
     "OBFUSCATED",
@@ -74,6 +88,7 @@ __all__ = [
     "AwsClientParameters",
     "AwsCredentials",
     "AwsKmsKey",
+    "AwsSecret",
     "AzureBlobStorageContainer",
     "AzureBlobStorageCredentials",
     "AzureKeyVaultKey",
@@ -86,6 +101,7 @@ __all__ = [
     "DecryptionError",
     "GcpCredentials",
     "GcpKmsKey",
+    "GcpSecret",
     "GcsBucket",
     "KeyProvider",
     "LocalFileSystem",
@@ -97,7 +113,11 @@ __all__ = [
     "Requester",
     "S3Bucket",
     "Secret",
+    "SecretAuthError",
+    "SecretBlock",
     "SecretDict",
+    "SecretError",
+    "SecretNotFoundError",
     "StorageAuthError",
     "StorageError",
     "StoragePathError",

@@ -9,8 +9,10 @@ so the server only ever holds ciphertext. ``<key-id>`` names the wrapping key (a
 fingerprint, never the key), which lets a load with the wrong key fail with a clear message.
 Values are JSON-encoded before encryption, so strings, dicts and numbers round-trip.
 
-Providers: :class:`LocalKey` (a Fernet key, e.g. ``SKIFF_BLOCK_KEY``), :class:`AwsKmsKey`,
-:class:`GcpKmsKey` and :class:`AzureKeyVaultKey`. The cloud SDKs load only when used.
+Providers: :class:`LocalKey` (a Fernet key, e.g. ``SKIFF_BLOCK_KEY``) here; each cloud's key
+service lives with that cloud: ``skiff.integrations.aws.kms.AwsKmsKey``,
+``skiff.integrations.gcp.kms.GcpKmsKey`` and ``skiff.integrations.azure.key_vault.AzureKeyVaultKey``
+(imported only when a spec names them; their SDKs load only when used).
 """
 
 from __future__ import annotations
@@ -19,10 +21,8 @@ import base64
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
-
-import httpx
 
 from skiff._exceptions import ConfigurationError, MissingExtraError
 from skiff.blocks._errors import DecryptionError
@@ -33,12 +33,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PREFIX",
-    "AwsKmsKey",
-    "AzureKeyVaultKey",
     "Envelope",
-    "GcpKmsKey",
     "KeyProvider",
     "LocalKey",
+    "b64d",
+    "b64e",
+    "fingerprint",
     "is_encrypted",
     "key_provider_from_env",
     "key_provider_from_spec",
@@ -58,16 +58,19 @@ def _fernet(key: bytes) -> Fernet:
     return Fernet(key)
 
 
-def _fingerprint(kind: str, identity: bytes | str) -> str:
+def fingerprint(kind: str, identity: bytes | str) -> str:
+    """A key id: ``kind-`` and 16 hex digits of sha256 of ``identity`` (never the key itself)."""
     raw = identity.encode() if isinstance(identity, str) else identity
     return f"{kind}-{hashlib.sha256(raw).hexdigest()[:16]}"
 
 
-def _b64e(data: bytes) -> str:
+def b64e(data: bytes) -> str:
+    """URL-safe base64 without padding."""
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
-def _b64d(text: str) -> bytes:
+def b64d(text: str) -> bytes:
+    """The bytes of :func:`b64e`'s text (padding restored)."""
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
@@ -111,7 +114,7 @@ class LocalKey:
                 "the block encryption key is not a Fernet key (urlsafe base64 of 32 bytes); "
                 "generate one with LocalKey.generate()"
             ) from None
-        self._key_id = _fingerprint("local", raw)
+        self._key_id = fingerprint("local", raw)
 
     @classmethod
     def generate(cls) -> str:
@@ -135,195 +138,22 @@ class LocalKey:
         return f"LocalKey(key_id={self._key_id!r})"
 
 
-class AwsKmsKey:
-    """An AWS KMS key (id, ARN or alias) wrapping data keys with ``kms:Encrypt``/``kms:Decrypt``.
-
-    ``client`` is a boto3 KMS client (e.g. ``AwsCredentials(...).get_client("kms")``); by
-    default one is made from the environment, which honours ``AWS_ENDPOINT_URL``.
-    """
-
-    def __init__(self, key: str, *, client: Any = None) -> None:
-        self.key = key
-        self._client = client
-        self._key_id = _fingerprint("aws-kms", key)
-
-    @property
-    def key_id(self) -> str:
-        """``aws-kms-`` and a fingerprint of the key name."""
-        return self._key_id
-
-    def _kms(self) -> Any:
-        if self._client is None:
-            try:
-                import boto3
-            except ImportError:
-                raise MissingExtraError("aws", "boto3") from None
-            self._client = boto3.client("kms")
-        return self._client
-
-    def wrap(self, data_key: bytes) -> bytes:
-        """Encrypt a data key with KMS."""
-        return bytes(self._kms().encrypt(KeyId=self.key, Plaintext=data_key)["CiphertextBlob"])
-
-    def unwrap(self, wrapped: bytes) -> bytes:
-        """Decrypt a data key with KMS."""
-        return bytes(self._kms().decrypt(KeyId=self.key, CiphertextBlob=wrapped)["Plaintext"])
-
-    def __repr__(self) -> str:
-        return f"AwsKmsKey(key={self.key!r})"
-
-
-class _RestKeyProvider:
-    """Shared HTTP plumbing for the key services skiff calls over REST with a bearer token."""
-
-    def __init__(
-        self,
-        token_provider: Callable[[], str] | None,
-        http_client: httpx.Client | None,
-    ) -> None:
-        self._token_provider = token_provider
-        self._http = http_client
-
-    def _default_token(self) -> str:
-        raise NotImplementedError
-
-    def _post(self, url: str, body: dict[str, str]) -> dict[str, Any]:
-        token = (self._token_provider or self._default_token)()
-        http = self._http or httpx.Client(timeout=30.0)
-        try:
-            response = http.post(url, json=body, headers={"Authorization": f"Bearer {token}"})
-        finally:
-            if self._http is None:
-                http.close()
-        if response.is_error:
-            # The body may echo request data; the status and URL are enough to act on.
-            raise DecryptionError(f"key service answered {response.status_code} for {url}")
-        result: dict[str, Any] = response.json()
-        return result
-
-
-class GcpKmsKey(_RestKeyProvider):
-    """A Google Cloud KMS key (``projects/P/locations/L/keyRings/R/cryptoKeys/K``), via REST.
-
-    Credentials come from ``credentials`` (google-auth, e.g. ``GcpCredentials.get_credentials()``)
-    or Application Default Credentials. ``token_provider``/``http_client`` replace the token
-    source and the HTTP layer (tests, proxies).
-    """
-
-    def __init__(
-        self,
-        key_name: str,
-        *,
-        credentials: Any = None,
-        token_provider: Callable[[], str] | None = None,
-        http_client: httpx.Client | None = None,
-        endpoint: str = "https://cloudkms.googleapis.com",
-    ) -> None:
-        super().__init__(token_provider, http_client)
-        self.key_name = key_name
-        self._credentials = credentials
-        self._endpoint = endpoint.rstrip("/")
-        self._key_id = _fingerprint("gcp-kms", key_name)
-
-    @property
-    def key_id(self) -> str:
-        """``gcp-kms-`` and a fingerprint of the key name."""
-        return self._key_id
-
-    def _default_token(self) -> str:
-        try:
-            import google.auth
-            import google.auth.transport.requests
-        except ImportError:
-            raise MissingExtraError("gcp", "google-auth") from None
-        if self._credentials is None:
-            scopes = ["https://www.googleapis.com/auth/cloudkms"]
-            self._credentials, _ = google.auth.default(scopes=scopes)
-        self._credentials.refresh(google.auth.transport.requests.Request())
-        return str(self._credentials.token)
-
-    def wrap(self, data_key: bytes) -> bytes:
-        """Encrypt a data key with Cloud KMS."""
-        body = {"plaintext": base64.b64encode(data_key).decode()}
-        reply = self._post(f"{self._endpoint}/v1/{self.key_name}:encrypt", body)
-        return base64.b64decode(reply["ciphertext"])
-
-    def unwrap(self, wrapped: bytes) -> bytes:
-        """Decrypt a data key with Cloud KMS."""
-        body = {"ciphertext": base64.b64encode(wrapped).decode()}
-        reply = self._post(f"{self._endpoint}/v1/{self.key_name}:decrypt", body)
-        return base64.b64decode(reply["plaintext"])
-
-    def __repr__(self) -> str:
-        return f"GcpKmsKey(key_name={self.key_name!r})"
-
-
-class AzureKeyVaultKey(_RestKeyProvider):
-    """An Azure Key Vault key (``https://V.vault.azure.net/keys/NAME[/VERSION]``), via REST.
-
-    Data keys are wrapped with ``wrapkey``/``unwrapkey`` (RSA-OAEP-256 by default). The token
-    comes from ``credential`` (azure-identity, e.g. ``AzureBlobStorageCredentials.get_credential()``)
-    or ``DefaultAzureCredential``.
-    """
-
-    _API_VERSION = "7.4"
-    _SCOPE = "https://vault.azure.net/.default"
-
-    def __init__(
-        self,
-        key_url: str,
-        *,
-        credential: Any = None,
-        algorithm: str = "RSA-OAEP-256",
-        token_provider: Callable[[], str] | None = None,
-        http_client: httpx.Client | None = None,
-    ) -> None:
-        super().__init__(token_provider, http_client)
-        self.key_url = key_url.rstrip("/")
-        self.algorithm = algorithm
-        self._credential = credential
-        self._key_id = _fingerprint("azure-kv", self.key_url)
-
-    @property
-    def key_id(self) -> str:
-        """``azure-kv-`` and a fingerprint of the key URL."""
-        return self._key_id
-
-    def _default_token(self) -> str:
-        if self._credential is None:
-            try:
-                from azure.identity import DefaultAzureCredential
-            except ImportError:
-                raise MissingExtraError("azure", "azure-identity") from None
-            self._credential = DefaultAzureCredential()
-        return str(self._credential.get_token(self._SCOPE).token)
-
-    def _call(self, operation: str, value: bytes) -> bytes:
-        url = f"{self.key_url}/{operation}?api-version={self._API_VERSION}"
-        reply = self._post(url, {"alg": self.algorithm, "value": _b64e(value)})
-        return _b64d(reply["value"])
-
-    def wrap(self, data_key: bytes) -> bytes:
-        """Wrap a data key with the vault key."""
-        return self._call("wrapkey", data_key)
-
-    def unwrap(self, wrapped: bytes) -> bytes:
-        """Unwrap a data key with the vault key."""
-        return self._call("unwrapkey", wrapped)
-
-    def __repr__(self) -> str:
-        return f"AzureKeyVaultKey(key_url={self.key_url!r})"
-
-
 def key_provider_from_spec(spec: str) -> KeyProvider:
     """A provider from a spec: a Fernet key, ``aws-kms:<key>``, ``gcp-kms:<name>`` or
     ``azure-keyvault:<key-url>``."""
     spec = spec.strip()
+    # Each cloud's provider is imported only when a spec names it.
     if spec.startswith(_AWS_SPEC):
+        from skiff.integrations.aws.kms import AwsKmsKey
+
         return AwsKmsKey(spec[len(_AWS_SPEC) :])
     if spec.startswith(_GCP_SPEC):
+        from skiff.integrations.gcp.kms import GcpKmsKey
+
         return GcpKmsKey(spec[len(_GCP_SPEC) :])
     if spec.startswith(_AZURE_SPEC):
+        from skiff.integrations.azure.key_vault import AzureKeyVaultKey
+
         return AzureKeyVaultKey(spec[len(_AZURE_SPEC) :])
     return LocalKey(spec)
 
@@ -369,7 +199,7 @@ class Envelope:
             raise ConfigurationError(f"key id {provider.key_id!r} must not contain ':'")
         if self._data_key is None:
             data_key = base64.urlsafe_b64encode(os.urandom(32))
-            self._data_key = (data_key, _b64e(provider.wrap(data_key)))
+            self._data_key = (data_key, b64e(provider.wrap(data_key)))
         data_key, wrapped = self._data_key
         token = _fernet(data_key).encrypt(json.dumps(value).encode()).decode()
         return f"{PREFIX}{provider.key_id}:{wrapped}.{token}"
@@ -391,7 +221,7 @@ class Envelope:
         data_key = self._unwrapped.get(wrapped)
         if data_key is None:
             try:
-                data_key = provider.unwrap(_b64d(wrapped))
+                data_key = provider.unwrap(b64d(wrapped))
             except DecryptionError:
                 raise
             except Exception as error:

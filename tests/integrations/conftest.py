@@ -3,12 +3,12 @@
 - moto's server for S3, twice: one taking any credentials, one checking them
   (``INITIAL_NO_AUTH_ACTION_COUNT=0``), for the wrong-credentials cases;
 - gcp-storage-emulator for GCS;
-- azurite for Azure Blob Storage, only where ``azurite-blob`` is on PATH (or in
-  ``SKIFF_AZURITE``): ``scripts/_bootstrap.sh`` does not install it, so without it the Azure
-  block's live tests skip.
+- azurite for Azure Blob Storage: ``SKIFF_AZURITE``, else the one ``scripts/_bootstrap.sh``
+  installs from npm into ``.cache/npm``, else ``azurite-blob`` on PATH; the Azure block's live
+  tests skip only where none is (no npm).
 
 The Prefect side runs in the server environment's python (``run_prefect``, shared with
-tests/blocks); that environment has prefect-aws, but not prefect-gcp or prefect-azure.
+tests/blocks); that environment has prefect-aws, prefect-gcp and prefect-azure.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from scripts import prefect_server
 from tests.blocks.conftest import name, prefect_python, run_prefect  # noqa: F401 (shared)
 
 # google-auth's credential lookup would otherwise probe the GCE metadata address; nothing in
@@ -125,9 +126,14 @@ AZURITE_KEY = (
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[str]:
     """azurite's blob service, in memory; yields its connection string."""
-    binary = os.environ.get("SKIFF_AZURITE") or shutil.which("azurite-blob")
+    bootstrapped = prefect_server.CACHE / "npm" / "node_modules" / ".bin" / "azurite-blob"
+    binary = (
+        os.environ.get("SKIFF_AZURITE")
+        or (str(bootstrapped) if bootstrapped.exists() else None)
+        or shutil.which("azurite-blob")
+    )
     if not binary:
-        pytest.skip("azurite is not installed (scripts/_bootstrap.sh does not install it)")
+        pytest.skip("azurite is not installed: scripts/_bootstrap.sh installs it with npm")
     port = _port()
     argv = [binary, "--blobHost", "127.0.0.1", "--blobPort", str(port)]
     argv += ["--inMemoryPersistence", "--skipApiVersionCheck", "--silent", "--loose"]

@@ -1,6 +1,8 @@
-"""AWS: the ``S3Bucket`` storage block and its credentials (``pip install 'skiff[aws]'``).
+"""AWS: credentials, the ``S3Bucket`` storage block, the ``AwsSecret`` Secrets Manager block
+and the ``AwsKmsKey`` block-encryption key (``pip install 'skiff[aws]'``).
 
-Ports ``from prefect_aws import AwsCredentials, MinIOCredentials, S3Bucket`` unchanged::
+Ports ``from prefect_aws import AwsCredentials, AwsSecret, MinIOCredentials, S3Bucket``
+unchanged::
 
     from skiff.integrations.aws import AwsCredentials, S3Bucket
 
@@ -11,14 +13,19 @@ Ports ``from prefect_aws import AwsCredentials, MinIOCredentials, S3Bucket`` unc
 
 from __future__ import annotations
 
-from skiff.blocks._aws import AssumeRoleParameters, AwsClientParameters, AwsCredentials
-from skiff.integrations.aws.credentials import MinIOCredentials
+from skiff.integrations.aws.assume_role_parameters import AssumeRoleParameters
+from skiff.integrations.aws.client_parameters import AwsClientParameters
+from skiff.integrations.aws.credentials import AwsCredentials, MinIOCredentials
+from skiff.integrations.aws.kms import AwsKmsKey
 from skiff.integrations.aws.s3 import S3Bucket
+from skiff.integrations.aws.secrets_manager import AwsSecret
 
 __all__ = [
     "AssumeRoleParameters",
     "AwsClientParameters",
     "AwsCredentials",
+    "AwsKmsKey",
+    "AwsSecret",
     "MinIOCredentials",
     "S3Bucket",
 ]

@@ -1,5 +1,5 @@
-"""Azure: the ``AzureBlobStorageContainer`` storage block and its credentials
-(``pip install 'skiff[azure]'``).
+"""Azure: credentials, the ``AzureBlobStorageContainer`` storage block and the
+``AzureKeyVaultKey`` block-encryption key (``pip install 'skiff[azure]'``).
 
 Ports ``from prefect_azure import AzureBlobStorageCredentials`` and
 ``from prefect_azure.blob_storage import AzureBlobStorageContainer`` unchanged::
@@ -16,7 +16,8 @@ Ports ``from prefect_azure import AzureBlobStorageCredentials`` and
 
 from __future__ import annotations
 
-from skiff.blocks._azure import AzureBlobStorageCredentials
 from skiff.integrations.azure.blob_storage import AzureBlobStorageContainer
+from skiff.integrations.azure.credentials import AzureBlobStorageCredentials
+from skiff.integrations.azure.key_vault import AzureKeyVaultKey
 
-__all__ = ["AzureBlobStorageContainer", "AzureBlobStorageCredentials"]
+__all__ = ["AzureBlobStorageContainer", "AzureBlobStorageCredentials", "AzureKeyVaultKey"]

@@ -1,6 +1,7 @@
-"""Google Cloud: the ``GcsBucket`` storage block and its credentials (``pip install 'skiff[gcp]'``).
+"""Google Cloud: credentials, the ``GcsBucket`` storage block, the ``GcpSecret`` Secret Manager
+block and the ``GcpKmsKey`` block-encryption key (``pip install 'skiff[gcp]'``).
 
-Ports ``from prefect_gcp import GcpCredentials, GcsBucket`` unchanged::
+Ports ``from prefect_gcp import GcpCredentials, GcpSecret, GcsBucket`` unchanged::
 
     from skiff.integrations.gcp import GcpCredentials, GcsBucket
 
@@ -11,7 +12,9 @@ Ports ``from prefect_gcp import GcpCredentials, GcsBucket`` unchanged::
 
 from __future__ import annotations
 
-from skiff.blocks._gcp import GcpCredentials
 from skiff.integrations.gcp.cloud_storage import GcsBucket
+from skiff.integrations.gcp.credentials import GcpCredentials
+from skiff.integrations.gcp.kms import GcpKmsKey
+from skiff.integrations.gcp.secret_manager import GcpSecret
 
-__all__ = ["GcpCredentials", "GcsBucket"]
+__all__ = ["GcpCredentials", "GcpKmsKey", "GcpSecret", "GcsBucket"]
