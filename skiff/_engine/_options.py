@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import difflib
 import numbers
+import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -143,8 +144,15 @@ def _check(owner: str, options: dict[str, Any], known: frozenset[str]) -> dict[s
         if out.get(key) is not None:
             out[key] = _hooks(owner, key, out[key])
     storage = out.get("result_storage")
-    if storage is not None and not isinstance(storage, str):
-        raise ValidationError(f"{owner}: result_storage must be a folder path (str)")
+    if not (
+        storage is None
+        or isinstance(storage, (str, os.PathLike))
+        or callable(getattr(storage, "write_path", None))
+    ):
+        raise ValidationError(
+            f"{owner}: result_storage must be a storage block (S3Bucket, GcsBucket, ...), a "
+            f"block slug 'type/name' or a folder path, got {storage!r}"
+        )
     for key in ("log_prints", "persist_result", "validate_parameters", "refresh_cache"):
         if out.get(key) is not None and not isinstance(out[key], bool):
             raise ValidationError(f"{owner}: {key}={out[key]!r} must be True or False")

@@ -1,21 +1,34 @@
 """Result records: persisted results in Prefect 3.9.1's format, for caching and for the UI.
 
-A record is a JSON file ``{"metadata": {...}, "result": <serialized value>}`` (DESIGN.md,
-"Results"); its metadata is what a state's ``data`` carries to the server, which shows it
-as the run's result artifact. A task's record is named by its cache key, so a later run
-(of skiff or of Prefect, on the same storage) with the same key is a cache hit; a flow's
-by a random key. Storage is a folder: the task's or flow's ``result_storage`` when given,
-else Prefect's local storage (``PREFECT_LOCAL_STORAGE_PATH``, else
-``PREFECT_HOME/storage``). Cloud storage comes with the integrations.
+A record is the JSON ``{"metadata": {...}, "result": <serialized value>}`` (DESIGN.md,
+"Results"), written compactly as Prefect's pydantic dump writes it; its metadata is what a
+state's ``data`` carries to the server, which shows it as the run's result. A task's record
+is named by its cache key (or its formatted ``result_storage_key``), so a later run, of
+skiff or of Prefect, on the same storage and with the same key is a cache hit; a flow's by
+a random key. Where records are stored: :mod:`skiff._engine._result_storage`.
 
-Serializers: ``"pickle"`` (the default; cloudpickle when installed, else the standard
-pickle, which cloudpickle reads the same way) and ``"json"``.
+Serializers:
+
+- ``"json"``, skiff's default: Prefect's ``JSONSerializer`` bytes (``json.dumps`` with
+  Prefect's object encoder; read back with its decoder, which rebuilds pydantic models and
+  exceptions it can import). A value it cannot encode is not silently pickled instead:
+  as in Prefect, the record is not written, a warning says so, and the run goes on; pass
+  ``result_serializer="pickle"`` for such values. (``PREFECT_RESULTS_DEFAULT_SERIALIZER``
+  changes the default.)
+- ``"pickle"``, only when asked: cloudpickle (the standard pickle without it) under base64.
+  Reading one runs code from the storage, so it needs ``SKIFF_ALLOW_PICKLE_RESULTS=1``;
+  without it :class:`PickleNotAllowedError` names the setting (a cache lookup logs it and
+  runs the task).
+
+Any other serializer in a record is :class:`UnknownSerializerError`; bytes that are not a
+record are :class:`CorruptRecordError`. Both are a logged miss in a cache lookup.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime
+import importlib
 import json
 import logging
 import os
@@ -23,57 +36,74 @@ import pickle
 import uuid
 from typing import Any
 
+from skiff._engine._result_storage import RecordStorage, resolve_storage
+from skiff._exceptions import SkiffError
+
 __all__ = [
-    "MISSING",
+    "ALLOW_PICKLE_ENV",
+    "CorruptRecordError",
+    "PickleNotAllowedError",
+    "ResultRecordError",
+    "ResultWriteError",
+    "UnknownSerializerError",
+    "default_serializer",
     "flow_result_data",
-    "local_storage_available",
-    "local_storage_path",
-    "read_record",
+    "is_expired",
+    "load_value",
+    "parse_record",
     "write_record",
 ]
 
 # The result-record format skiff writes is Prefect 3.9.1's; a Prefect reader decides by
 # this field how to read the record.
 RECORD_FORMAT_VERSION = "3.9.1"
+ALLOW_PICKLE_ENV = "SKIFF_ALLOW_PICKLE_RESULTS"
 
-MISSING: Any = object()
 logger = logging.getLogger("skiff")
 
-_PICKLE = {"type": "pickle", "picklelib": "cloudpickle", "picklelib_version": None}
-_JSON = {
-    "type": "json",
-    "jsonlib": "json",
-    "object_encoder": "prefect.serializers.prefect_json_object_encoder",
-    "object_decoder": "prefect.serializers.prefect_json_object_decoder",
-    "dumps_kwargs": {},
-    "loads_kwargs": {},
+_SERIALIZERS: dict[str, dict[str, Any]] = {
+    "pickle": {"type": "pickle", "picklelib": "cloudpickle", "picklelib_version": None},
+    "json": {
+        "type": "json",
+        "jsonlib": "json",
+        "object_encoder": "prefect.serializers.prefect_json_object_encoder",
+        "object_decoder": "prefect.serializers.prefect_json_object_decoder",
+        "dumps_kwargs": {},
+        "loads_kwargs": {},
+    },
 }
 
 
-def local_storage_path() -> str:
-    """Prefect's local result storage: ``PREFECT_LOCAL_STORAGE_PATH``, else PREFECT_HOME/storage."""
-    configured = os.environ.get("PREFECT_LOCAL_STORAGE_PATH")
-    if configured:
-        return os.path.abspath(os.path.expanduser(configured))
-    home = os.environ.get("PREFECT_HOME") or os.path.join("~", ".prefect")
-    return os.path.abspath(os.path.join(os.path.expanduser(home), "storage"))
+class ResultRecordError(SkiffError):
+    """A result record could not be written or read (the message says why and what to do)."""
 
 
-def local_storage_available() -> bool:
-    """Whether Prefect's local storage is in use here: configured, or ``~/.prefect`` exists.
-
-    Where neither holds (a Lambda sandbox, whose home is read-only) flows' result records
-    are not written: nothing would ever read them, and writing outside /tmp can fail.
-    """
-    return bool(
-        os.environ.get("PREFECT_LOCAL_STORAGE_PATH")
-        or os.environ.get("PREFECT_HOME")
-        or os.path.isdir(os.path.expanduser(os.path.join("~", ".prefect")))
-    )
+class ResultWriteError(ResultRecordError):
+    """A result was not persisted: it did not serialize, or the storage refused it."""
 
 
-def _folder(storage: str | None) -> str:
-    return os.path.abspath(os.path.expanduser(storage)) if storage else local_storage_path()
+class CorruptRecordError(ResultRecordError, ValueError):
+    """The stored bytes are not a result record, or its result does not decode."""
+
+
+class UnknownSerializerError(ResultRecordError):
+    """The record names a serializer skiff cannot read (it reads json and pickle)."""
+
+
+class PickleNotAllowedError(ResultRecordError):
+    """A pickle record, read without ``SKIFF_ALLOW_PICKLE_RESULTS=1`` (unpickling runs code)."""
+
+
+def default_serializer() -> str:
+    """``PREFECT_RESULTS_DEFAULT_SERIALIZER`` when it is json or pickle, else ``"json"``."""
+    configured = os.environ.get("PREFECT_RESULTS_DEFAULT_SERIALIZER", "json")
+    return configured if configured in _SERIALIZERS else "json"
+
+
+def _iso(moment: datetime.datetime) -> str:
+    # pydantic's form, which Prefect writes: UTC with a Z.
+    text = moment.astimezone(datetime.timezone.utc).isoformat()
+    return text.replace("+00:00", "Z")
 
 
 def _dumps(value: Any, serializer: str) -> str:
@@ -88,68 +118,144 @@ def _dumps(value: Any, serializer: str) -> str:
     return base64.encodebytes(cloudpickle.dumps(value)).decode()
 
 
-def _loads(text: str, serializer: dict[str, Any]) -> Any:
-    if serializer.get("type") == "json":
-        return json.loads(text)
-    return pickle.loads(base64.decodebytes(text.encode()))
-
-
 def write_record(
     value: Any,
+    storage: RecordStorage,
     *,
     key: str | None = None,
-    storage: str | None = None,
-    serializer: str = "pickle",
+    serializer: str = "json",
     expiration: datetime.datetime | None = None,
-) -> dict[str, Any] | None:
-    """Persist ``value`` as a record named ``key`` (random when None); its metadata.
+    exclusive: bool = False,
+) -> tuple[dict[str, Any], bool]:
+    """Persist ``value`` as a record named ``key`` (random when None): (metadata, stored).
 
-    None when it could not be written (an unpicklable value, a full disk): that is
-    logged, as Prefect logs it, and the run goes on.
+    ``exclusive`` creates the record only where none is (``stored`` is then False when one
+    was there already). Raises :class:`ResultWriteError` naming the cause.
     """
-    folder = _folder(storage)
-    path = os.path.join(folder, key or uuid.uuid4().hex)
-    metadata = {
-        "storage_key": path,
-        "expiration": expiration.isoformat() if expiration is not None else None,
-        "serializer": _JSON if serializer == "json" else _PICKLE,
-        "prefect_version": RECORD_FORMAT_VERSION,
-        "storage_block_id": None,
-    }
-    try:
-        record = json.dumps({"metadata": metadata, "result": _dumps(value, serializer)})
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path + ".tmp", "w") as out:
-            out.write(record)
-        os.replace(path + ".tmp", path)
-    except Exception as exc:
-        logger.warning(
-            "Encountered an error while persisting result: %s Execution will continue, but"
-            " the result has not been persisted",
-            exc,
+    if serializer not in _SERIALIZERS:
+        raise ResultWriteError(
+            f"unknown result_serializer {serializer!r}: use 'json' (the default) or 'pickle'"
         )
-        return None
-    return metadata
-
-
-def read_record(key: str, storage: str | None = None) -> Any:
-    """The value of the unexpired record named ``key``, or :data:`MISSING`."""
-    path = os.path.join(_folder(storage), key)
+    key = key or uuid.uuid4().hex
     try:
-        with open(path) as src:
-            record = json.load(src)
-        metadata = record["metadata"]
-        expiration = metadata.get("expiration")
-        if expiration is not None:
-            when = datetime.datetime.fromisoformat(expiration.replace("Z", "+00:00"))
-            if when <= datetime.datetime.now(datetime.timezone.utc):
-                return MISSING
-        return _loads(record["result"], metadata.get("serializer") or {})
-    except FileNotFoundError:
-        return MISSING
-    except Exception as exc:  # a corrupt or foreign record is a miss, not a failure
-        logger.warning("skiff could not read the result record %s: %s", path, exc)
-        return MISSING
+        storage_key = storage.storage_key(key)
+        text = _dumps(value, serializer)
+    except Exception as exc:
+        raise ResultWriteError(
+            f"Failed to serialize object of type {type(value).__name__!r} with serializer "
+            f"{serializer!r} ({exc}). You can try a different serializer (e.g. "
+            'result_serializer="pickle") or disabling persistence (persist_result=False) '
+            "for this flow or task."
+        ) from exc
+    metadata = {
+        "storage_key": storage_key,
+        "expiration": _iso(expiration) if expiration is not None else None,
+        "serializer": _SERIALIZERS[serializer],
+        "prefect_version": RECORD_FORMAT_VERSION,
+        "storage_block_id": str(storage.block_id) if storage.block_id is not None else None,
+    }
+    record = json.dumps(
+        {"metadata": metadata, "result": text}, separators=(",", ":"), ensure_ascii=False
+    ).encode()
+    try:
+        if exclusive:
+            return metadata, storage.create(key, record)
+        storage.write(key, record)
+    except Exception as exc:
+        raise ResultWriteError(
+            f"could not write the result record {key!r} to {storage!r}: {type(exc).__name__}: {exc}"
+        ) from exc
+    return metadata, True
+
+
+def parse_record(content: bytes, where: str) -> tuple[dict[str, Any], str]:
+    """A record's metadata and its serialized result; :class:`CorruptRecordError` if not one."""
+    try:
+        record = json.loads(content)
+        metadata, result = record["metadata"], record["result"]
+        if not isinstance(metadata, dict) or not isinstance(result, str):
+            raise TypeError("metadata must be an object and result a string")
+        if metadata.get("expiration") is not None:
+            _expiration(metadata)
+    except Exception as exc:
+        raise CorruptRecordError(
+            f"{where} is not a result record ({type(exc).__name__}: {exc}); delete it, or "
+            "set refresh_cache=True on the task to replace it"
+        ) from None
+    return metadata, result
+
+
+def _expiration(metadata: dict[str, Any]) -> datetime.datetime:
+    when = datetime.datetime.fromisoformat(str(metadata["expiration"]).replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=datetime.timezone.utc)
+
+
+def is_expired(metadata: dict[str, Any]) -> bool:
+    """Whether the record's ``expiration`` has passed (a record without one never expires)."""
+    if metadata.get("expiration") is None:
+        return False
+    return _expiration(metadata) <= datetime.datetime.now(datetime.timezone.utc)
+
+
+def _from_qualified_name(name: str) -> Any:
+    module, _, attr = name.rpartition(".")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _decode_object(result: dict[str, Any]) -> Any:
+    # Prefect's prefect_json_object_decoder: classes it can import come back as themselves.
+    if "__class__" in result:
+        try:
+            cls = _from_qualified_name(result["__class__"])
+            from pydantic import TypeAdapter
+        except (ImportError, AttributeError, ValueError):
+            return result
+        return TypeAdapter(cls).validate_python(result["data"])
+    if "__exc_type__" in result:
+        try:
+            exc_cls = _from_qualified_name(result["__exc_type__"])
+        except (ImportError, AttributeError, ValueError):
+            exc_cls = None
+        if not (isinstance(exc_cls, type) and issubclass(exc_cls, BaseException)):
+            raise ValueError(f"Invalid exception type: {result['__exc_type__']!r}")
+        return exc_cls(result["message"])
+    return result
+
+
+def _pickle_allowed() -> bool:
+    from skiff.client._settings import _parse_bool
+
+    return _parse_bool(ALLOW_PICKLE_ENV, os.environ.get(ALLOW_PICKLE_ENV, "false"))
+
+
+def load_value(metadata: dict[str, Any], result: str, where: str) -> Any:
+    """The value a record holds, by the serializer its metadata names (module docstring)."""
+    spec = metadata.get("serializer") or _SERIALIZERS["pickle"]  # Prefect's default
+    kind = spec.get("type") if isinstance(spec, dict) else None
+    if kind == "json" and spec.get("jsonlib", "json") == "json":
+        try:
+            return json.loads(result, object_hook=_decode_object)
+        except Exception as exc:
+            raise CorruptRecordError(
+                f"the json result in {where} does not decode ({type(exc).__name__}: {exc})"
+            ) from None
+    if kind == "pickle" and spec.get("picklelib", "cloudpickle") in ("cloudpickle", "pickle"):
+        if not _pickle_allowed():
+            raise PickleNotAllowedError(
+                f"{where} is a pickle record; unpickling runs code from the storage, so "
+                f"skiff reads one only with {ALLOW_PICKLE_ENV}=1 (set it if you trust "
+                "everyone who can write there), else the task runs uncached"
+            )
+        try:
+            return pickle.loads(base64.decodebytes(result.encode()))
+        except Exception as exc:
+            raise CorruptRecordError(
+                f"the pickle result in {where} does not load ({type(exc).__name__}: {exc})"
+            ) from None
+    raise UnknownSerializerError(
+        f"{where} was written with serializer {spec!r}, which skiff does not read "
+        "(json and pickle only); write it with result_serializer='json'"
+    )
 
 
 def flow_result_data(engine: Any, state: Any) -> dict[str, Any] | None:
@@ -157,18 +263,28 @@ def flow_result_data(engine: Any, state: Any) -> dict[str, Any] | None:
 
     Prefect persists a flow's exception whenever the flow raised, and its return value
     when the flow has ``persist_result=True``; the server shows such data as a result
-    artifact of the run. Other states carry none.
+    artifact of the run. Other states carry none; so does a state whose record could not
+    be written (logged, as Prefect logs it).
     """
+    from skiff._engine._result_storage import storage_configured
+
     flow = engine.flow
-    if not engine.settings.reporting or not (
-        flow.options.get("result_storage") or local_storage_available()
-    ):
+    spec = flow.options.get("result_storage")
+    failed = state.is_failed() and state.name == "Failed" and isinstance(state._data, Exception)
+    persisted = state.is_completed() and flow.options.get("persist_result")
+    if not engine.settings.reporting or not (failed or persisted):
         return None
-    data = state._data
-    storage = flow.options.get("result_storage")
-    if state.is_failed() and state.name == "Failed" and isinstance(data, Exception):
-        return write_record(data, storage=storage)
-    if state.is_completed() and flow.options.get("persist_result"):
-        serializer = flow.options.get("result_serializer") or "pickle"
-        return write_record(state.result(), storage=storage, serializer=serializer)
-    return None
+    if spec is None and not storage_configured():
+        return None
+    serializer = flow.options.get("result_serializer") or default_serializer()
+    try:
+        storage = resolve_storage(spec)
+        value = state._data if failed else state.result()
+        return write_record(value, storage, serializer=serializer)[0]
+    except Exception as exc:
+        logger.warning(
+            "Encountered an error while persisting result: %s Execution will continue, but"
+            " the result has not been persisted",
+            exc,
+        )
+        return None

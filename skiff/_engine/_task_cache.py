@@ -1,27 +1,41 @@
 """Task caching in the engine: a run's key, the lookup before its call, the record after.
 
 Prefect 3.9.1's rules (:func:`skiff._engine._cache.resolve_policy` lists them): the task's
-policy gives the key; a stored, unexpired record under the key is a hit, recorded as a
-COMPLETED state named ``Cached``, and the function is not called; a persisting run writes
-its record on success. A plain task's key could only ever hit a record some persisting
-task wrote, so it is not computed for a task that does not persist (the helper's
-measurement: key hashing is most of a cached task's overhead).
+policy gives the key, else its formatted ``result_storage_key`` (Prefect's fields:
+``{parameters[x]}``, ``{flow_run.id}``, ``{task_run.name}``, ``{deployment.name}``...). A
+stored, unexpired record under the key is a hit, recorded as a COMPLETED state named
+``Cached``, and the function is not called; a persisting run writes its record on
+success. ``refresh_cache`` (or ``PREFECT_TASKS_REFRESH_CACHE``) skips the lookup and
+replaces the record.
+
+A cache never fails a run: a record that is missing, expired, corrupt, written with a
+serializer skiff does not read, or pickled without ``SKIFF_ALLOW_PICKLE_RESULTS``, and a
+storage that cannot be reached, are each a miss (logged on the run, but for the first two);
+a record that cannot be written is logged as Prefect logs it and the run completes.
+
+A plain task's key could only ever hit a record some persisting task wrote, so it is not
+computed for a task that does not persist (key hashing is most of a cached task's cost);
+a task with neither a policy nor a storage key costs one attribute read here.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
-from skiff._engine import _results
+from skiff._engine import _context, _results
 from skiff._engine._policies import DEFAULT
+from skiff._engine._result_storage import RecordStorage, resolve_storage
 from skiff._engine._states import Cached, State
 
 if TYPE_CHECKING:
     from skiff._engine._task_engine import TaskRunEngine
 
 __all__ = ["lookup", "store"]
+
+_warned_isolation: set[str] = set()
 
 
 def persists(engine: TaskRunEngine) -> bool:
@@ -33,15 +47,48 @@ def persists(engine: TaskRunEngine) -> bool:
     return bool(flow is not None and flow.flow.options.get("persist_result"))
 
 
-def lookup(engine: TaskRunEngine) -> State | None:
-    """A ``Cached`` state when the run's key names a stored, unexpired record."""
+def _option(engine: TaskRunEngine, name: str) -> Any:
+    # The task's result option, else its flow's (Prefect's result store inherits them).
+    value = engine.task.options.get(name)
+    if value is None and engine.flow is not None:
+        value = engine.flow.flow.options.get(name)
+    return value
+
+
+def _refresh(engine: TaskRunEngine) -> bool:
+    refresh = engine.task.options.get("refresh_cache")
+    if refresh is None:
+        from skiff.client._settings import _parse_bool
+
+        raw = os.environ.get("PREFECT_TASKS_REFRESH_CACHE", "false")
+        refresh = _parse_bool("PREFECT_TASKS_REFRESH_CACHE", raw)
+    return bool(refresh)
+
+
+def _storage_key(engine: TaskRunEngine, template: str) -> str:
+    # Prefect formats it with prefect.runtime's modules and the task run's parameters.
+    from skiff.runtime import deployment, flow_run, task_run
+
+    token = _context.task_var.set(engine.context())
+    try:
+        return template.format(
+            deployment=deployment,
+            flow_run=flow_run,
+            task_run=task_run,
+            parameters=engine.parameters,
+        )
+    finally:
+        _context.task_var.reset(token)
+
+
+def _key(engine: TaskRunEngine) -> str | None:
     task = engine.task
     policy = task.cache_policy
-    if policy is None or (policy is DEFAULT and not persists(engine)):
-        return None
     flow = engine.flow
     try:
-        key = policy.compute_key(
+        if policy is None:
+            return _storage_key(engine, task.options["result_storage_key"])
+        key: str | None = policy.compute_key(
             task_ctx=engine.context(),
             inputs=engine.parameters,
             flow_parameters=flow.parameters if flow is not None else {},
@@ -53,13 +100,87 @@ def lookup(engine: TaskRunEngine) -> State | None:
             exc_info=True,
         )
         return None
-    engine.cache_key = key
-    if key is None or task.options.get("refresh_cache"):
+    return key
+
+
+def _storage(engine: TaskRunEngine, doing: str) -> RecordStorage | None:
+    try:
+        return resolve_storage(_option(engine, "result_storage"))
+    except Exception as exc:
+        engine.log(
+            logging.WARNING,
+            "skiff could not open the result storage to %s: %s: %s",
+            doing,
+            type(exc).__name__,
+            exc,
+        )
         return None
-    value = _results.read_record(key, task.options.get("result_storage"))
-    if value is _results.MISSING:
+
+
+def lookup(engine: TaskRunEngine) -> State | None:
+    """A ``Cached`` state when the run's key names a stored, unexpired, readable record."""
+    task = engine.task
+    policy = task.cache_policy
+    if policy is None:
+        if task.options.get("result_storage_key") is None:
+            return None
+    elif policy is DEFAULT and not persists(engine):
+        return None
+    key = engine.cache_key = _key(engine)
+    if key is None or _refresh(engine):
+        return None
+    storage = _storage(engine, "look up a cached result; the task runs")
+    if storage is None:
+        return None
+    where = f"record {key!r} in {storage!r}"
+    try:
+        content = storage.read(key)
+        if content is None:
+            return None
+        metadata, result = _results.parse_record(content, where)
+        if _results.is_expired(metadata):
+            return None
+        value = _results.load_value(metadata, result, where)
+    except Exception as exc:
+        engine.log(
+            logging.WARNING,
+            "skiff could not read the cached result (%s: %s); the task runs",
+            type(exc).__name__,
+            exc,
+        )
         return None
     return Cached(data=value)
+
+
+def _exclusive(engine: TaskRunEngine, storage: RecordStorage) -> bool:
+    # Write-once commits where the storage has them, unless told otherwise (module
+    # docstring of _result_storage).
+    policy = engine.task.cache_policy
+    level = getattr(policy, "isolation_level", None)
+    level = getattr(level, "value", level)
+    if level == "SERIALIZABLE" and not storage.serializable:
+        name = repr(storage)
+        if name not in _warned_isolation:
+            _warned_isolation.add(name)
+            engine.log(
+                logging.WARNING,
+                "%s cannot lock records; isolation_level SERIALIZABLE runs as "
+                "READ_COMMITTED there (the last writer wins)",
+                name,
+            )
+    return storage.serializable and level != "READ_COMMITTED" and not _refresh(engine)
+
+
+def _replaceable(storage: RecordStorage, key: str) -> bool:
+    # The record that refused a write-once commit: kept unless expired or unreadable.
+    try:
+        content = storage.read(key)
+        if content is None:
+            return True
+        metadata, _ = _results.parse_record(content, key)
+        return _results.is_expired(metadata)
+    except Exception:
+        return True
 
 
 def store(engine: TaskRunEngine, terminal: State) -> None:
@@ -69,17 +190,28 @@ def store(engine: TaskRunEngine, terminal: State) -> None:
         return
     if not persists(engine):
         return
-    task = engine.task
-    expiration: Any = task.options.get("cache_expiration")
+    storage = _storage(engine, "persist the result; it is not persisted")
+    if storage is None:
+        return
+    expiration: Any = engine.task.options.get("cache_expiration")
     until = (
         datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=expiration)
         if expiration is not None
         else None
     )
-    _results.write_record(
-        terminal.result(),
-        key=key,
-        storage=task.options.get("result_storage"),
-        serializer=task.options.get("result_serializer") or "pickle",
-        expiration=until,
-    )
+    serializer = _option(engine, "result_serializer") or _results.default_serializer()
+    value = terminal.result()
+    try:
+        exclusive = _exclusive(engine, storage)
+        _, stored = _results.write_record(
+            value, storage, key=key, serializer=serializer, expiration=until, exclusive=exclusive
+        )
+        if not stored and _replaceable(storage, key):
+            _results.write_record(value, storage, key=key, serializer=serializer, expiration=until)
+    except Exception as exc:
+        engine.log(
+            logging.WARNING,
+            "Encountered an error while persisting result: %s Execution will continue, but"
+            " the result has not been persisted",
+            exc,
+        )

@@ -196,3 +196,25 @@ class S3Bucket(WritableFileSystem):
         with self._errors("write", key):
             self._client().put_object(Bucket=self.bucket_name, Key=key, Body=content)
         return key
+
+    def create_path(self, path: str, content: bytes) -> bool:
+        """Store ``content`` at ``path`` only if no object is there; whether it was stored.
+
+        One conditional ``PutObject`` (``If-None-Match: *``): S3 refuses it with 412 when the
+        key exists, or 409 when another conditional write of the key is in flight, and both
+        are False here. Result records are committed so, the first writer winning.
+        """
+        key = self.resolve_path(path)
+        with self._errors("write", key):
+            from botocore.exceptions import ClientError
+
+            try:
+                self._client().put_object(
+                    Bucket=self.bucket_name, Key=key, Body=content, IfNoneMatch="*"
+                )
+            except ClientError as error:
+                status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                if status in (409, 412):
+                    return False
+                raise
+        return True
