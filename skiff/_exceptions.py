@@ -5,7 +5,8 @@ others subclass them where they live (marked below): [runtime] in ``skiff._engin
 (``skiff.exceptions`` exports them under Prefect's names), [cache] in
 ``skiff._engine._policies``/``_hashing`` (``skiff.cache_policies``), [parameters] in
 ``skiff._engine._parameters``, [blocks] in ``skiff.blocks``, [integrations] in
-``skiff.integrations`` (``skiff.blocks`` exports them), [concurrency] in
+``skiff.integrations`` (``skiff.blocks`` exports them), [results] in
+``skiff._engine._results`` (``skiff.exceptions``), [concurrency] in
 ``skiff.concurrency`` and [variables] in ``skiff.variables``.
 ``skiff.client._exceptions`` re-exports this module, so old imports keep working.
 
@@ -64,6 +65,13 @@ The tree::
     │   ├── StorageAuthError            credentials missing, or refused by the service
     │   ├── BucketNotFoundError         no bucket or container of that name
     │   └── ObjectNotFoundError         nothing is stored at the path (a cache miss)
+    ├── ResultStorageError          a ``result_storage`` slug loads no storage block   [results]
+    ├── ResultRecordError           a result record could not be written or read   [results]
+    │   ├── ResultWriteError            not persisted: the value did not serialize, or the
+    │   │                               storage refused it (the run still completes)
+    │   ├── CorruptRecordError          the stored bytes are not a record (a cache miss)
+    │   ├── UnknownSerializerError      a serializer other than json and pickle (a cache miss)
+    │   └── PickleNotAllowedError       a pickle record without SKIFF_ALLOW_PICKLE_RESULTS=1
     └── APIError                    anything that went wrong talking to the server
         ├── UnsupportedByServerError    the server's version lacks the operation; names the
         │                               version it needs (nothing was sent)
@@ -86,7 +94,7 @@ The tree::
 ``RunTimeoutError`` (with its two subclasses), ``WaitTimeoutError`` and
 ``AcquireConcurrencySlotTimeoutError`` are also ``TimeoutError``s; ``ConfigurationError``,
 ``ValidationError``, ``CacheKeyError``, ``VariableAlreadyExistsError`` and
-``StoragePathError`` are ``ValueError``s; ``MissingExtraError`` is an ``ImportError``;
+``StoragePathError`` and ``CorruptRecordError`` are ``ValueError``s; ``MissingExtraError`` is an ``ImportError``;
 ``BlockNotFoundError``, ``UnknownBlockTypeError``, ``BucketNotFoundError`` and
 ``ObjectNotFoundError`` are ``LookupError``s. Outside the tree, on purpose:
 ``skiff.concurrency.asyncio.ConcurrencyLeaseLostError`` is an ``asyncio.CancelledError``

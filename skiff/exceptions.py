@@ -15,6 +15,14 @@ from skiff._engine._errors import (
     UpstreamTaskError,
 )
 from skiff._engine._parameters import ParameterTypeError, SignatureMismatchError
+from skiff._engine._results import (
+    CorruptRecordError,
+    PickleNotAllowedError,
+    ResultRecordError,
+    ResultStorageError,
+    ResultWriteError,
+    UnknownSerializerError,
+)
 from skiff._engine._timeouts import FlowRunTimeoutError, TaskRunTimeoutError
 from skiff._exceptions import SkiffError
 
@@ -22,15 +30,21 @@ PrefectException = SkiffError
 
 __all__ = [
     "CancelledRun",
+    "CorruptRecordError",
     "CrashedRun",
     "FailedRun",
     "FlowRunTimeoutError",
     "MissingContextError",
     "NotSupportedError",
     "ParameterTypeError",
+    "PickleNotAllowedError",
     "PrefectException",
+    "ResultRecordError",
+    "ResultStorageError",
+    "ResultWriteError",
     "SignatureMismatchError",
     "TaskRunTimeoutError",
     "UnfinishedRun",
+    "UnknownSerializerError",
     "UpstreamTaskError",
 ]

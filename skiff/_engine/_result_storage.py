@@ -41,13 +41,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from skiff._exceptions import SkiffError
+from skiff._engine._results import ResultStorageError
 
 __all__ = [
     "BlockStorage",
     "FolderStorage",
     "RecordStorage",
-    "ResultStorageError",
     "default_storage",
     "local_storage_path",
     "resolve_storage",
@@ -67,10 +66,6 @@ _SLUG_MODULES = {
 _lock = threading.Lock()
 _loaded: dict[str, RecordStorage] = {}
 _defaults: dict[tuple[str, str], RecordStorage] = {}
-
-
-class ResultStorageError(SkiffError):
-    """The result storage could not be resolved (a slug that loads no storage block)."""
 
 
 def local_storage_path() -> str:

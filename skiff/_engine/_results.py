@@ -26,24 +26,25 @@ record are :class:`CorruptRecordError`. Both are a logged miss in a cache lookup
 
 from __future__ import annotations
 
-import base64
 import datetime
 import importlib
 import json
 import logging
 import os
-import pickle
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from skiff._engine._result_storage import RecordStorage, resolve_storage
 from skiff._exceptions import SkiffError
+
+if TYPE_CHECKING:
+    from skiff._engine._result_storage import RecordStorage
 
 __all__ = [
     "ALLOW_PICKLE_ENV",
     "CorruptRecordError",
     "PickleNotAllowedError",
     "ResultRecordError",
+    "ResultStorageError",
     "ResultWriteError",
     "UnknownSerializerError",
     "default_serializer",
@@ -72,6 +73,10 @@ _SERIALIZERS: dict[str, dict[str, Any]] = {
         "loads_kwargs": {},
     },
 }
+
+
+class ResultStorageError(SkiffError):
+    """The result storage could not be resolved (a slug that loads no storage block)."""
 
 
 class ResultRecordError(SkiffError):
@@ -111,6 +116,9 @@ def _dumps(value: Any, serializer: str) -> str:
         from skiff._engine._hashing import prefect_json_object_encoder
 
         return json.dumps(value, default=prefect_json_object_encoder)
+    import base64
+    import pickle
+
     try:
         import cloudpickle
     except ImportError:
@@ -246,6 +254,9 @@ def load_value(metadata: dict[str, Any], result: str, where: str) -> Any:
                 f"skiff reads one only with {ALLOW_PICKLE_ENV}=1 (set it if you trust "
                 "everyone who can write there), else the task runs uncached"
             )
+        import base64
+        import pickle
+
         try:
             return pickle.loads(base64.decodebytes(result.encode()))
         except Exception as exc:
@@ -266,7 +277,7 @@ def flow_result_data(engine: Any, state: Any) -> dict[str, Any] | None:
     artifact of the run. Other states carry none; so does a state whose record could not
     be written (logged, as Prefect logs it).
     """
-    from skiff._engine._result_storage import storage_configured
+    from skiff._engine._result_storage import resolve_storage, storage_configured
 
     flow = engine.flow
     spec = flow.options.get("result_storage")

@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from skiff._engine import _context, _results
 from skiff._engine._policies import DEFAULT
-from skiff._engine._result_storage import RecordStorage, resolve_storage
 from skiff._engine._states import Cached, State
 
 if TYPE_CHECKING:
+    from skiff._engine._result_storage import RecordStorage
     from skiff._engine._task_engine import TaskRunEngine
 
 __all__ = ["lookup", "store"]
@@ -104,6 +104,8 @@ def _key(engine: TaskRunEngine) -> str | None:
 
 
 def _storage(engine: TaskRunEngine, doing: str) -> RecordStorage | None:
+    from skiff._engine._result_storage import resolve_storage
+
     try:
         return resolve_storage(_option(engine, "result_storage"))
     except Exception as exc:
