@@ -107,6 +107,9 @@ def run_program(
         PREFECT_HOME=str(folder / "home"),
         PREFECT_LOCAL_STORAGE_PATH=str(folder / "home" / "storage"),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        # Prefect's default serializer, which skiff (json by default) honours: the records
+        # compared are then written alike.
+        PREFECT_RESULTS_DEFAULT_SERIALIZER="pickle",
         COMPAT_TAG=tag,
         PYTHONHASHSEED="0",
     )
