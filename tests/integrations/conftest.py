@@ -13,16 +13,20 @@ tests/blocks); that environment has prefect-aws, prefect-gcp and prefect-azure.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -181,7 +185,51 @@ def gcs_env(gcs_emulator: str, monkeypatch: pytest.MonkeyPatch) -> str:
     return bucket
 
 
-def prefect_env_has(python: Path, module: str) -> bool:
-    """Whether the Prefect server environment can import ``module``."""
-    probe = subprocess.run([str(python), "-c", f"import {module}"], capture_output=True)
-    return probe.returncode == 0
+class _RefusingTokenEndpoint(BaseHTTPRequestHandler):
+    """Google's OAuth token endpoint answering a service account it does not know."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = json.dumps({"error": "invalid_grant", "error_description": "Invalid JWT Signature."})
+        self.send_response(400)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def token_uri() -> Iterator[str]:
+    """A token endpoint on 127.0.0.1 refusing every service account (the fault stand-in)."""
+    port = _port()
+    server = ThreadingHTTPServer(("127.0.0.1", port), _RefusingTokenEndpoint)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}/token"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def service_account_info(token_uri: str) -> dict[str, str]:
+    """A service account key (a fresh RSA key) whose token endpoint is ``token_uri``."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return {
+        "type": "service_account",
+        "project_id": "skiff-test",
+        "private_key_id": "0123",
+        "private_key": pem,
+        "client_email": "nobody@skiff-test.iam.gserviceaccount.com",
+        "token_uri": token_uri,
+    }

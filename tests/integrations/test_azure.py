@@ -1,16 +1,11 @@
-"""AzureBlobStorageContainer: documents on the real server; blobs against azurite, if present.
-
-azurite is not installed by scripts/_bootstrap.sh, so the blob tests skip unless
-``azurite-blob`` is on PATH (or ``SKIFF_AZURITE`` names it); prefect-azure is not in the
-server environment, so the cross-SDK test skips too.
-"""
+"""AzureBlobStorageContainer: documents on the real server, blobs against azurite, and both
+side by side with prefect-azure's block (azurite comes from scripts/_bootstrap.sh)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,7 +18,7 @@ from skiff.blocks import (
     ObjectNotFoundError,
     StorageAuthError,
 )
-from tests.integrations.conftest import AZURITE_KEY, prefect_env_has
+from tests.integrations.conftest import AZURITE_KEY
 
 
 def _container(connection_string: str, name: str, folder: str | None = None) -> Any:
@@ -92,6 +87,8 @@ import json
 from prefect_azure.blob_storage import AzureBlobStorageContainer
 from prefect_azure.credentials import AzureBlobStorageCredentials
 got = AzureBlobStorageContainer.load("{name}-skiff")
+read = got.read_path("from-skiff").decode()
+written = got.write_path("from-prefect", b"prefect bytes")
 AzureBlobStorageContainer(
     container_name="pc",
     credentials=AzureBlobStorageCredentials(
@@ -99,19 +96,20 @@ AzureBlobStorageContainer(
         client_id="i", tenant_id="t", client_secret="prefect-secret",
     ),
 ).save("{name}-prefect")
-print(json.dumps([got.container_name, got.base_folder,
-                  got.credentials.connection_string.get_secret_value()]))
+print(json.dumps([got.container_name, got.base_folder, read, written]))
 """
 
 
 @pytest.mark.server
-def test_documents_cross_with_prefect_azure(
-    api_env: str, name: str, prefect_python: Path, run_prefect: Callable[[str], Any]
+def test_documents_and_blobs_cross_with_prefect_azure(
+    api_env: str, azurite: str, container: str, name: str, run_prefect: Callable[[str], Any]
 ) -> None:
-    if not prefect_env_has(prefect_python, "prefect_azure"):
-        pytest.skip("prefect-azure is not in the server environment (scripts/prefect_server.py)")
-    _container("UseDevelopmentStorage=true", "c", "f").save(f"{name}-skiff")
-    assert run_prefect(PREFECT_SIDE.format(name=name)) == ["c", "f", "UseDevelopmentStorage=true"]
+    ours = _container(azurite, container, "f")
+    ours.save(f"{name}-skiff")
+    ours.write_path("from-skiff", b"skiff bytes")
+    saw = run_prefect(PREFECT_SIDE.format(name=name))
+    assert saw == [container, "f", "skiff bytes", None]  # prefect-azure's write_path returns None
+    assert ours.read_path("from-prefect") == b"prefect bytes"
     theirs = AzureBlobStorageContainer.load(f"{name}-prefect")
     assert theirs.credentials.client_secret is not None
     assert theirs.credentials.client_secret.get_secret_value() == "prefect-secret"

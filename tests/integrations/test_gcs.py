@@ -1,13 +1,9 @@
-"""GcsBucket against gcp-storage-emulator (and prefect-gcp, when the server env has it)."""
+"""GcsBucket against gcp-storage-emulator, and side by side with prefect-gcp's GcsBucket."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,7 +16,7 @@ from skiff.blocks import (
     ObjectNotFoundError,
     StorageAuthError,
 )
-from tests.integrations.conftest import _port, prefect_env_has
+from tests.integrations.conftest import service_account_info
 
 PROJECT = GcpCredentials(project="skiff-test")
 
@@ -54,58 +50,10 @@ def test_a_missing_bucket_names_the_fix(gcs_env: str, action: str) -> None:
     assert "set bucket on the GcsBucket block" in str(caught.value)
 
 
-class _RefusingTokenEndpoint(BaseHTTPRequestHandler):
-    """Google's OAuth token endpoint answering a service account it does not know."""
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        body = json.dumps({"error": "invalid_grant", "error_description": "Invalid JWT Signature."})
-        self.send_response(400)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(body.encode())
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def token_uri() -> Iterator[str]:
-    port = _port()
-    server = ThreadingHTTPServer(("127.0.0.1", port), _RefusingTokenEndpoint)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}/token"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def _service_account(token_uri: str) -> dict[str, str]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    return {
-        "type": "service_account",
-        "project_id": "skiff-test",
-        "private_key_id": "0123",
-        "private_key": pem,
-        "client_email": "nobody@skiff-test.iam.gserviceaccount.com",
-        "token_uri": token_uri,
-    }
-
-
 def test_refused_credentials_are_an_auth_error_without_the_key(
     gcs_env: str, token_uri: str
 ) -> None:
-    info = _service_account(token_uri)
+    info = service_account_info(token_uri)
     bucket = GcsBucket(bucket=gcs_env, gcp_credentials={"service_account_info": info})
     with pytest.raises(StorageAuthError) as caught:
         bucket.write_path("x", b"never stored")
@@ -151,10 +99,8 @@ print(json.dumps({{"folder": got.bucket_folder, "read": read, "written": written
 
 @pytest.mark.server
 def test_objects_and_documents_cross_with_prefect_gcp(
-    api_env: str, gcs_env: str, name: str, prefect_python: Path, run_prefect: Callable[[str], Any]
+    api_env: str, gcs_env: str, name: str, run_prefect: Callable[[str], Any]
 ) -> None:
-    if not prefect_env_has(prefect_python, "prefect_gcp"):
-        pytest.skip("prefect-gcp is not in the server environment (scripts/prefect_server.py)")
     ours = GcsBucket(bucket=gcs_env, bucket_folder="skiff", gcp_credentials=PROJECT)
     ours.save(f"{name}-skiff")
     ours.write_path("from-skiff", b"skiff bytes")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,14 +16,12 @@ from skiff.blocks import (
     MinIOCredentials,
     S3Bucket,
 )
-from tests.integrations.conftest import prefect_env_has
 
 pytestmark = pytest.mark.server
 
 CAPABILITIES = ["get-directory", "put-directory", "read-path", "write-path"]
 
-# Measured with prefect 3.9.1 and prefect-gcp 0.6.22 / prefect-azure 0.4.13 (their wheels
-# unpacked beside the server environment, which does not install them).
+# Measured with prefect 3.9.1 and prefect-gcp 0.6.22 / prefect-azure 0.4.13.
 KNOWN = {
     GcsBucket: "sha256:d85725d2d729e079228cea21a25f61f073681a6c590a074c99985d3a9274a225",
     AzureBlobStorageContainer: (
@@ -82,13 +79,10 @@ def test_gcp_and_azure_schemas_equal_prefects(
     block: type[Block],
     cloud: str,
     module: str,
-    prefect_python: Path,
     run_prefect: Callable[[str], Any],
 ) -> None:
     assert block.schema_checksum() == KNOWN[block]
     assert sorted(block.get_block_capabilities()) == CAPABILITIES
-    if not prefect_env_has(prefect_python, f"prefect_{cloud}"):
-        pytest.skip(f"prefect-{cloud} is not in the server environment (scripts/prefect_server.py)")
     script = PREFECT_OTHERS.format(cloud=cloud, module=module, name=block.__name__)
     assert run_prefect(script) == _facts(block)[:3]
 

@@ -87,12 +87,12 @@ class AwsSecret(SecretBlock):
                     f"cannot {action} {what}: it does not exist (or has no such version); "
                     "write it first, or set secret_name on the AwsSecret block"
                 ) from error
-            if code in _AUTH_CODES:
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in _AUTH_CODES or status in (401, 403):
                 raise SecretAuthError(
                     f"AWS refused to {action} {what} ({code}): fix the block's "
                     "aws_credentials (or the AWS_* environment they fall back to)"
                 ) from error
-            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             raise SecretError(
                 f"AWS could not {action} {what}: {code or 'error'} (HTTP {status})"
             ) from error
