@@ -14,7 +14,9 @@ Contract (additive changes only):
   ``title``, a ``description`` and a ``type`` (``string``, ``integer``, ``number``,
   ``boolean``, ``object``, ``array``), optionally a ``default`` and an ``enum``. A
   credentials block is a property with ``"allOf": [{"$ref": "#/definitions/<Block>"}]``
-  and ``definitions`` holding that block's schema (the UI shows a block picker).
+  and ``definitions`` holding that block's schema (the UI shows a block picker) with
+  ``"additionalProperties": false`` (the server checks a run's ``{"$ref": ...}`` against
+  ``oneOf`` [the block's schema, a reference]; an all-optional block schema matches both).
   :func:`base_job_template` builds the pool's template from ``variables``: each variable
   ``v`` becomes ``"v": "{{ v }}"`` in ``job_configuration``. Take from
   :data:`COMMON_VARIABLES` what applies: ``start_timeout`` always (seconds a run may
