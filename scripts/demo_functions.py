@@ -14,6 +14,7 @@ Harness, for tests::
     with FunctionsFramework(source, "target", env) as ff:      # also: asgi=True
         ff.get("/?x=1"); ff.post_event(ce_id, ce_type, ce_source, data)
     invoke_azure(app, "name", http_datum("GET", url), context=azure_context("name"))
+    app_functions(app) -> {name: function}
     timer_datum(past_due=False); queue_datum(body, message_id)
     find_run(client, flow_name, label, value) -> FlowRun
     describe_run(client, flow_name, run) -> str
@@ -237,6 +238,14 @@ def queue_datum(
 _indexed: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
+def app_functions(app: Any) -> dict[str, Any]:
+    """A v2 ``FunctionApp``'s functions by name, indexed once per app as the worker does."""
+    if app not in _indexed:
+        # Indexing twice fails ("not a unique function name"); the worker indexes once.
+        _indexed[app] = {f.get_function_name(): f for f in app.get_functions()}
+    return _indexed[app]
+
+
 def invoke_azure(
     app: Any,
     function_name: str,
@@ -254,10 +263,7 @@ def invoke_azure(
     """
     import azure.functions as func
 
-    if app not in _indexed:
-        # Indexing twice fails ("not a unique function name"); the worker indexes once.
-        _indexed[app] = {f.get_function_name(): f for f in app.get_functions()}
-    function = _indexed[app][function_name]
+    function = app_functions(app)[function_name]
     user_function = function.get_user_function()
     trigger = function.get_trigger()
     converter = func.get_binding_registry().get(trigger.type)

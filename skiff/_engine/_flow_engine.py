@@ -123,8 +123,11 @@ class FlowRunEngine:
 
         Validation runs before the create, so a callable ``flow_run_name`` sees the
         coerced parameters and the name goes in the create itself (Prefect renames the
-        run with a second request). The server records the parameters as given.
+        run with a second request). The server records the parameters as given; a run
+        taken over (a deployment's) is read first, and validated with its own parameters.
         """
+        if self.server.takeover is not None:
+            self.server.read_takeover()
         invalid = self._validate()
         if invalid is None:
             token = _context.flow_var.set(self.ctx)

@@ -101,6 +101,7 @@ class FlowRunServer:
         self.reporter = ctx.reporter
         self.run = ctx.run
         self.takeover = takeover
+        self._read: bool | None = None  # read_takeover's outcome, once it ran
         self.user_key = idempotency_key
         self.marker = uuid.uuid4().hex
         self.deadline = deadline
@@ -306,7 +307,19 @@ class FlowRunServer:
         self.ctx.flow_run.parent_task_run_id = uuid.UUID(task_run_id)
 
     def _take_over(self) -> None:
-        assert self.reporter is not None
+        if self.read_takeover():
+            self.propose_running()
+        else:
+            self.queue(Running(), force=True)
+
+    def read_takeover(self) -> bool:
+        """Read the run taken over and adopt its parameters (once); False when unreadable.
+
+        The engine calls it before validating, so a deployment's run is validated with
+        the parameters it was created with.
+        """
+        if self._read is not None or self.reporter is None:
+            return bool(self._read)
         try:
             reply = self.reporter.request("GET", f"/flow_runs/{self.takeover}")
         except APIError as exc:
@@ -317,8 +330,8 @@ class FlowRunServer:
                 self.takeover,
                 exc,
             )
-            self.queue(Running(), force=True)
-            return
+            self._read = False
+            return False
         data = decode(reply, Any)
         self.run.resolve(data["id"], data.get("name"), data.get("flow_id"))
         server_parameters = data.get("parameters") or {}
@@ -329,7 +342,8 @@ class FlowRunServer:
         info.tags = list(data.get("tags") or info.tags)
         info.flow_version = data.get("flow_version") or info.flow_version
         self._learn(data)
-        self.propose_running()
+        self._read = True
+        return True
 
     # ------------------------------------------------------------------ states
     def propose_running(self, *, wait: bool = True) -> None:

@@ -42,6 +42,9 @@ What each invocation does:
   wrapper even when the function does not declare it (the wrapper's signature asks for
   it), so the invocation id is always known. A queue message's id is the run's
   idempotency key: a retried message continues its run.
+* **Deployments.** A ``flow_run_id`` in the query, route, JSON body or JSON queue message
+  takes over that existing run (a deployment's, started by skiff's Azure Functions
+  worker) and its parameters, as ``PREFECT__FLOW_RUN_ID`` does for the whole process.
 * **Deadline.** Azure does not tell the worker its ``functionTimeout``, so it comes from
   ``timeout=`` seconds, else ``SKIFF_AZURE_FUNCTION_TIMEOUT`` (seconds or ``hh:mm:ss``),
   else ``AzureFunctionsJobHost__functionTimeout`` (the app-setting form of host.json's
@@ -267,7 +270,15 @@ class AzurePlatform(TimeoutPlatform):
         if kind == "queue" and call.value.id:
             # A message the host retries keeps its id: the retry continues the same run.
             key = f"azure-queue:{call.value.id}"
-        return Trigger(call.value, idempotency_key=key, fields=_fields(kind, call.value))
+        fields = _fields(kind, call.value)
+        # How a worker hands a deployment's run to the function (skiff.integrations.azure).
+        run_id = fields.get("flow_run_id")
+        return Trigger(
+            call.value,
+            idempotency_key=key,
+            fields=fields,
+            flow_run_id=str(run_id) if run_id else None,
+        )
 
     def labels(self, call: Call) -> dict[str, Any]:
         """``azure.*`` labels: the invocation, the trigger and the app's environment."""

@@ -39,6 +39,9 @@ What each call does:
   ``.source`` and ``.subject``. A CloudEvent's source and id are the run's idempotency
   key: a redelivered event continues its run, and one that already completed is not run
   again.
+* **Deployments.** A ``flow_run_id`` in the query, the JSON body or the event's data takes
+  over that existing run (a deployment's, started by skiff's Cloud Functions worker) and
+  its parameters, as ``PREFECT__FLOW_RUN_ID`` does for the whole process.
 * **Deadline.** ``timeout=`` seconds, else ``FUNCTION_TIMEOUT_SEC``, else
   ``CLOUD_RUN_TIMEOUT_SECONDS`` (read per call). ``timeout_margin`` seconds (1.0) before
   it, the run is marked TimedOut and flushed, so a call the platform kills is never left
@@ -132,6 +135,12 @@ def _json_data(data: Any) -> Any:
     return data
 
 
+def _run_id(fields: Any) -> str | None:
+    # How a worker hands a deployment's run to the function (skiff.integrations.gcp).
+    value = fields.get("flow_run_id") if isinstance(fields, Mapping) else None
+    return str(value) if value else None
+
+
 class _GcpPlatform(TimeoutPlatform):
     """What HTTP and CloudEvent functions share: one argument, the environment's facts."""
 
@@ -215,7 +224,7 @@ class HttpPlatform(_GcpPlatform):
             payload = _json_data(call.body) if call.body else None
         if isinstance(payload, Mapping):
             fields.update(payload)
-        return Trigger(request, fields=fields)
+        return Trigger(request, fields=fields, flow_run_id=_run_id(fields))
 
     def labels(self, call: Call) -> dict[str, Any]:
         """The environment's labels and ``gcp.execution_id`` from the request's header."""
@@ -253,6 +262,7 @@ class CloudEventPlatform(_GcpPlatform):
             # Retried deliveries keep the event's source and id (CloudEvents spec: unique pair).
             idempotency_key=f"gcp-cloudevent:{attributes.get('source')}:{attributes.get('id')}",
             fields=data if isinstance(data, Mapping) else {},
+            flow_run_id=_run_id(data),
         )
 
     def labels(self, call: Call) -> dict[str, Any]:
