@@ -102,7 +102,7 @@ class GcpCredentials(Block):
     def get_secret_manager_client(self) -> Any:
         """A Secret Manager client (``google.cloud.secretmanager.SecretManagerServiceClient``)."""
         try:
-            from google.cloud import secretmanager
+            from google.cloud.secretmanager import SecretManagerServiceClient
         except ImportError:
             raise MissingExtraError("gcp", "google-cloud-secret-manager") from None
-        return secretmanager.SecretManagerServiceClient(credentials=self.get_credentials())
+        return SecretManagerServiceClient(credentials=self.get_credentials())
