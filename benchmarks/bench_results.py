@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""Result records on moto S3: the cost per task of a persisted result and of a cache hit,
+skiff beside prefect 3.9.1 (prefect-aws) in the same run, and the floor of one bare request.
+
+    .venv/bin/python benchmarks/bench_results.py [--tasks N] [--api-url URL] [--moto-url URL]
+
+It starts a real Prefect server (or uses ``--api-url``/``SKIFF_TEST_API_URL``) and moto's
+server (or uses ``--moto-url``), creates a bucket and saves one ``S3Bucket`` block (Prefect
+takes only a saved block as ``result_storage``). Each side then runs, in its own process:
+
+- a warm-up flow and a plain flow of N tasks (no caching, no persistence);
+- a flow of N tasks cached on their inputs (``INPUTS``) and persisting to the block: every
+  task misses and writes its record (``persisted``);
+- the same flow again: every task is a hit read from S3 (``cache hit``).
+
+Each flow is timed around its call (reports are sent in the background by both SDKs). The
+cost per task is the flow's time / N, and ``(flow - plain flow) / N`` what the record adds
+(medians of ``--rounds`` flows per phase; the machine's noise shows there). The floor is
+one bare boto3 ``PutObject`` / ``GetObject`` of a record-sized body on the same moto.
+Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from scripts import prefect_server  # noqa: E402
+
+# The side's script: argv = slug, N, salt, rounds. Prints {"plain": [s...], "persisted": ..., "hit": ...}.
+SIDE = r"""
+import json, sys, time
+from {sdk} import flow, task
+from {sdk}.cache_policies import INPUTS
+
+slug, n, salt = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+
+@task
+def plain(i: int, salt: str) -> dict:
+    return {{"i": i, "salt": salt}}
+
+@task(cache_policy=INPUTS, result_storage=slug, persist_result=True)
+def cached(i: int, salt: str) -> dict:
+    return {{"i": i, "salt": salt}}
+
+@flow
+def many(kind: str, salt: str) -> int:
+    fn = plain if kind == "plain" else cached
+    return len([fn(i, salt) for i in range(n)])
+
+def timed(kind: str, salt: str) -> float:
+    t = time.perf_counter()
+    assert many(kind, salt) == n
+    return time.perf_counter() - t
+
+timed("plain", "warm-up")
+out = {{"plain": [], "persisted": [], "hit": []}}
+for round in range(int(sys.argv[4])):
+    out["plain"].append(timed("plain", salt))
+    out["persisted"].append(timed("cached", f"{{salt}}-{{round}}"))
+    out["hit"].append(timed("cached", f"{{salt}}-{{round}}"))
+print(json.dumps(out))
+"""
+
+
+def log(message: str) -> None:
+    """Progress on stderr."""
+    print(f"[bench_results] {message}", file=sys.stderr, flush=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_moto() -> tuple[subprocess.Popen[bytes], str]:
+    """moto's server on a free loopback port, once it accepts connections."""
+    port = _free_port()
+    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(300):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return process, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("moto's server did not start")
+
+
+def _env(api_url: str, home: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SKIFF_", "AWS_"))}
+    env.pop("VIRTUAL_ENV", None)
+    env.update(
+        PREFECT_API_URL=api_url,
+        PREFECT_HOME=home,
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_LOGGING_LEVEL="WARNING",
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+def run_side(
+    python: str, sdk: str, slug: str, n: int, rounds: int, env: dict[str, str]
+) -> dict[str, float]:
+    """One side's median flow time per phase, in seconds."""
+    salt = uuid.uuid4().hex
+    done = subprocess.run(
+        [python, "-c", SIDE.format(sdk=sdk), slug, str(n), salt, str(rounds)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tempfile.gettempdir(),
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{sdk} side failed:\n{done.stderr[-3000:]}")
+    timings: dict[str, list[float]] = json.loads(done.stdout.strip().splitlines()[-1])
+    return {phase: statistics.median(values) for phase, values in timings.items()}
+
+
+def floors(moto: str, bucket: str, n: int) -> dict[str, float]:
+    """Median seconds of one bare PutObject and one GetObject of a record-sized body."""
+    import boto3
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+    body = b'{"metadata":{"storage_key":"%s"},"result":"{}"}' % (b"k" * 32) + b" " * 300
+    puts, gets = [], []
+    for i in range(n):
+        t = time.perf_counter()
+        s3.put_object(Bucket=bucket, Key=f"floor/{i}", Body=body)
+        puts.append(time.perf_counter() - t)
+    for i in range(n):
+        t = time.perf_counter()
+        s3.get_object(Bucket=bucket, Key=f"floor/{i}")["Body"].read()
+        gets.append(time.perf_counter() - t)
+    return {"put": statistics.median(puts), "get": statistics.median(gets)}
+
+
+def save_block(api_url: str, moto: str, bucket: str) -> str:
+    """The slug of a saved S3Bucket block on moto (both SDKs load it)."""
+    os.environ["PREFECT_API_URL"] = api_url
+    from skiff.blocks import AwsClientParameters, AwsCredentials
+    from skiff.integrations.aws import S3Bucket
+
+    block = S3Bucket(
+        bucket_name=bucket,
+        bucket_folder="bench",
+        credentials=AwsCredentials(
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+            aws_client_parameters=AwsClientParameters(endpoint_url=moto),
+        ),
+    )
+    name = f"bench-results-{uuid.uuid4().hex[:8]}"
+    block.save(name)
+    return f"s3-bucket/{name}"
+
+
+def main() -> None:
+    """Run both sides and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3, help="flows per phase (medians)")
+    parser.add_argument("--api-url", default=os.environ.get("SKIFF_TEST_API_URL"))
+    parser.add_argument("--moto-url")
+    args = parser.parse_args()
+    n = args.tasks
+    server = None
+    moto_process = None
+    try:
+        api_url = args.api_url
+        if not api_url:
+            log("starting a Prefect server")
+            server = prefect_server.start()
+            api_url = server.api_url
+        moto = args.moto_url
+        if not moto:
+            moto_process, moto = start_moto()
+        import boto3
+
+        bucket = f"bench-{uuid.uuid4().hex[:12]}"
+        boto3.client(
+            "s3",
+            endpoint_url=moto,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        ).create_bucket(Bucket=bucket)
+        slug = save_block(api_url, moto, bucket)
+        home = tempfile.mkdtemp(prefix="bench-results-home-")
+        env = _env(api_url, home)
+        prefect_python = str(prefect_server.ensure_env())
+        log(f"skiff side: {n} tasks per flow")
+        skiff = run_side(sys.executable, "skiff", slug, n, args.rounds, env)
+        log(f"prefect side: {n} tasks per flow")
+        prefect = run_side(prefect_python, "prefect", slug, n, args.rounds, env)
+        floor = floors(moto, bucket, n)
+    finally:
+        if moto_process is not None:
+            moto_process.terminate()
+            moto_process.wait(10)
+        if server is not None:
+            server.stop()
+
+    print(
+        f"result records on moto S3: {n} tasks per flow, median of {args.rounds} flows per "
+        "phase; ms per task"
+    )
+    print(f"{'':<24}{'skiff':>10}{'prefect':>10}{'ratio':>8}{'floor':>10}")
+    rows = (
+        ("plain task", "plain", None),
+        ("persisted task", "persisted", None),
+        ("cache-hit task", "hit", None),
+        ("persisting (- plain)", "persisted", "put"),
+        ("cache hit (- plain)", "hit", "get"),
+    )
+    for label, key, floor_key in rows:
+        base = "plain" if floor_key else None
+        ours = (skiff[key] - (skiff[base] if base else 0)) / n * 1000
+        theirs = (prefect[key] - (prefect[base] if base else 0)) / n * 1000
+        ratio = f"{ours / theirs:>8.2f}" if theirs > 0 else f"{'-':>8}"
+        bare = f"{floor[floor_key] * 1000:>10.2f}" if floor_key else ""
+        print(f"{label:<24}{ours:>10.2f}{theirs:>10.2f}{ratio}{bare}")
+    print("floor: one bare boto3 PutObject (persisting) / GetObject (cache hit), median of N")
+
+
+if __name__ == "__main__":
+    main()
