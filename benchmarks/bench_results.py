@@ -33,6 +33,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -135,17 +136,21 @@ def run_side(
     return {phase: statistics.median(values) for phase, values in timings.items()}
 
 
-def floors(moto: str, bucket: str, n: int) -> dict[str, float]:
-    """Median seconds of one bare PutObject and one GetObject of a record-sized body."""
+def _s3(moto: str) -> Any:
     import boto3
 
-    s3 = boto3.client(
+    return boto3.client(
         "s3",
         endpoint_url=moto,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
         region_name="us-east-1",
     )
+
+
+def floors(moto: str, bucket: str, n: int) -> dict[str, float]:
+    """Median seconds of one bare PutObject and one GetObject of a record-sized body."""
+    s3 = _s3(moto)
     body = b'{"metadata":{"storage_key":"%s"},"result":"{}"}' % (b"k" * 32) + b" " * 300
     puts, gets = [], []
     for i in range(n):
@@ -200,16 +205,8 @@ def main() -> None:
         moto = args.moto_url
         if not moto:
             moto_process, moto = start_moto()
-        import boto3
-
         bucket = f"bench-{uuid.uuid4().hex[:12]}"
-        boto3.client(
-            "s3",
-            endpoint_url=moto,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            region_name="us-east-1",
-        ).create_bucket(Bucket=bucket)
+        _s3(moto).create_bucket(Bucket=bucket)
         slug = save_block(api_url, moto, bucket)
         home = tempfile.mkdtemp(prefix="bench-results-home-")
         env = _env(api_url, home)

@@ -273,7 +273,7 @@ def _server_default_block(api_url: str) -> str | None:
     from skiff.client._sync._transport import Transport
 
     # One quick try: a server that cannot say means local storage, as in Prefect.
-    transport = Transport(Settings.load(api_url=api_url, max_retries=0, request_timeout=10.0))
+    transport = Transport(Settings.load(api_url=api_url, max_retries=0, request_timeout=3.0))
     try:
         block_id = (
             transport.request("GET", "/admin/storage").json().get("default_result_storage_block_id")

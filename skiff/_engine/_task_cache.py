@@ -58,10 +58,15 @@ def _option(engine: TaskRunEngine, name: str) -> Any:
 def _refresh(engine: TaskRunEngine) -> bool:
     refresh = engine.task.options.get("refresh_cache")
     if refresh is None:
+        from skiff._exceptions import ConfigurationError
         from skiff.client._settings import _parse_bool
 
         raw = os.environ.get("PREFECT_TASKS_REFRESH_CACHE", "false")
-        refresh = _parse_bool("PREFECT_TASKS_REFRESH_CACHE", raw)
+        try:
+            refresh = _parse_bool("PREFECT_TASKS_REFRESH_CACHE", raw)
+        except ConfigurationError as exc:
+            engine.log(logging.WARNING, "%s; the cache is not refreshed", exc)
+            refresh = False
     return bool(refresh)
 
 
