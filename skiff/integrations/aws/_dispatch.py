@@ -51,7 +51,11 @@ _AUTH_CODES = frozenset(
 
 def _variables() -> dict[str, Any]:
     block = AwsCredentials.block_schema_fields()
-    definitions = {"AwsCredentials": {k: v for k, v in block.items() if k != "definitions"}}
+    credentials = {k: v for k, v in block.items() if k != "definitions"}
+    # The server checks a run's {"$ref": ...} against oneOf[block, reference]: the block's
+    # schema must not match a reference too.
+    credentials["additionalProperties"] = False
+    definitions = {"AwsCredentials": credentials}
     definitions.update(block.get("definitions") or {})
     return {
         "type": "object",
@@ -141,6 +145,26 @@ class LambdaDispatcher(Dispatcher):
                 self._clients[key] = client
         return client
 
+    def _checked_client(self, config: Mapping[str, Any], where: str) -> Any:
+        import pydantic
+
+        errors = _botocore_errors()
+        try:
+            return self._client(config)
+        except pydantic.ValidationError as exc:
+            fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
+            raise DispatchAuthError(
+                f"the 'aws_credentials' block for Lambda function {where!r} is not valid "
+                f"AwsCredentials data (fields: {fields}); pick an AwsCredentials block"
+            ) from None
+        except errors.BotoCoreError as exc:  # ProfileNotFound, a failed assume_role...
+            raise DispatchAuthError(
+                f"no usable AWS credentials for Lambda function {where!r}: {exc}; fix the "
+                "'aws_credentials' block or the worker's AWS settings"
+            ) from None
+        except errors.ClientError as exc:  # assume_role refused
+            raise _client_error(exc, where, str(config.get("region_name") or "")) from None
+
     @staticmethod
     def _new_client(credentials: Mapping[str, Any], config: Mapping[str, Any]) -> Any:
         try:
@@ -175,7 +199,7 @@ class LambdaDispatcher(Dispatcher):
         if config.get("qualifier"):
             params["Qualifier"] = config["qualifier"]
         where = f"{function}:{config['qualifier']}" if config.get("qualifier") else str(function)
-        client = self._client(config)
+        client = self._checked_client(config, where)
         if kind == "RequestResponse":
             pid = f"{where}::{request.flow_run_id}"
             with self._lock:
@@ -264,10 +288,11 @@ def _client_error(exc: Any, where: str, region: str) -> DispatchError:
             f"no Lambda function {where!r} in {region} ({message}); fix the 'function_name' "
             "or 'qualifier' job variable, or 'region_name'"
         )
-    if code in _AUTH_CODES:
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if code in _AUTH_CODES or status in (401, 403):
         return DispatchAuthError(
             f"AWS refused the credentials invoking Lambda function {where!r} ({code}: "
-            f"{message}); fix the 'aws_credentials' block or the worker's AWS settings"
+            f"{message[:200]}); fix the 'aws_credentials' block or the worker's AWS settings"
         )
     if code == "RequestEntityTooLargeException":
         return PayloadTooLargeError(

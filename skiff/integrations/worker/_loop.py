@@ -11,8 +11,9 @@ One asyncio task per duty:
   event of this pool on ``/api/events/out``;
 * **watch** every ``watch_interval`` s: a submitted run still Pending after its
   ``start_timeout`` is Crashed; a run the dispatcher sees gone is Crashed; a Cancelling
-  run of the pool that never started is cancelled here (a running one is stopped by its
-  own flow, through the reporter).
+  run of the pool that never started is cancelled here, looked for at each
+  ``prefect.flow-run.Cancelling`` event of the pool and every ``poll_interval`` (a
+  running one is stopped by its own flow, through the reporter).
 
 A server that goes away makes each task log once and retry; runs scheduled meanwhile are
 picked up by the next poll that gets an answer.
@@ -106,6 +107,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._ready = asyncio.Event()
         self._failing: set[str] = set()  # duties whose last call failed (logged once)
+        self._cancel_due = 0.0  # when the watch next looks for cancelled, unstarted runs
 
     # ------------------------------------------------------------------ lifecycle
     async def setup(self) -> None:
@@ -261,13 +263,18 @@ class Worker:
     async def _events_loop(self) -> None:
         """Wake the poller on each Scheduled event of this pool; resubscribe on failure."""
         target = f"prefect.work-pool.{self.pool_id}"
-        event_filter = {"event": {"name": ["prefect.flow-run.Scheduled"]}}
+        names = ["prefect.flow-run.Scheduled", "prefect.flow-run.Cancelling"]
+        event_filter = {"event": {"name": names}}
         while True:
             try:
                 async with self.client.events.subscribe(filter=event_filter) as events:
                     async for event in events:
-                        if any(r.get("prefect.resource.id") == target for r in event.related):
+                        if not any(r.get("prefect.resource.id") == target for r in event.related):
+                            continue
+                        if event.event.endswith(".Scheduled"):
                             self._wake.set()
+                        else:
+                            self._cancel_due = 0.0
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the stream is an accelerator; polling goes on
@@ -278,7 +285,9 @@ class Worker:
 
     async def _watch(self) -> None:
         """Crash what never started or died; cancel what was cancelled before it started."""
-        await self._cancel_unstarted()
+        if time.monotonic() >= self._cancel_due:
+            self._cancel_due = time.monotonic() + self.poll_interval
+            await self._cancel_unstarted()
         if not self.submitted:
             return
         ids = list(self.submitted)

@@ -32,6 +32,8 @@ __all__ = ["FINAL_TYPES", "RunDriver", "Submitted"]
 
 logger = logging.getLogger("skiff.worker")
 
+_DEPLOYMENT_TTL = 2.0
+
 FINAL_TYPES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "CRASHED"})
 """State types after which the worker stops watching a run."""
 
@@ -68,15 +70,40 @@ class RunDriver:
         self.worker_name = worker_name
         self.default_start_timeout = default_start_timeout
         self.template: Mapping[str, Any] = {}
+        self._deployments: dict[str, tuple[float, Mapping[str, Any]]] = {}
 
     # ------------------------------------------------------------------ states and logs
-    async def propose(self, run_id: str, state: Mapping[str, Any]) -> tuple[str, str | None]:
-        """Propose ``state``; the server's (status, resulting state type)."""
+    async def propose(
+        self, run_id: str, state: Mapping[str, Any], *, force: bool = False
+    ) -> tuple[str, Mapping[str, Any]]:
+        """Propose ``state``; the server's status and the state the run is in after it."""
         reply = await self.client.request(
-            "POST", f"/flow_runs/{run_id}/set_state", json={"state": dict(state), "force": False}
+            "POST", f"/flow_runs/{run_id}/set_state", json={"state": dict(state), "force": force}
         )
         body = reply.json()
-        return body.get("status", ""), (body.get("state") or {}).get("type")
+        return body.get("status", ""), body.get("state") or {}
+
+    async def _ran_meanwhile(self, run: Mapping[str, Any], pending_id: str) -> bool:
+        """Whether the run ran after the poll saw it (then our Pending is undone).
+
+        The server refuses Pending over Pending or Running, but not over a final state: a
+        poll answer that went stale while another worker's function ran the run to the end
+        would start it again. ``run_count`` grows at each RUNNING, so it tells.
+        """
+        run_id = str(run["id"])
+        now = (await self.client.request("GET", f"/flow_runs/{run_id}")).json()
+        if int(now.get("run_count") or 0) <= int(run.get("run_count") or 0):
+            return False
+        history = (
+            await self.client.request("GET", "/flow_run_states/", params={"flow_run_id": run_id})
+        ).json()
+        before = [s for s in history if str(s["id"]) != pending_id]
+        if before:
+            last = max(before, key=lambda s: s["timestamp"])
+            keep = ("type", "name", "message", "data", "state_details")
+            await self.propose(run_id, {k: last[k] for k in keep if k in last}, force=True)
+        logger.info("flow run %s ran meanwhile (another worker): not started again", run_id)
+        return True
 
     async def log(self, run_id: str, message: str, level: int = logging.INFO) -> None:
         """A line in the run's logs (as Prefect's worker writes), and in the worker's."""
@@ -118,17 +145,17 @@ class RunDriver:
         deployment: Mapping[str, Any] = {}
         if run.get("deployment_id"):
             try:
-                deployment = (
-                    await self.client.request("GET", f"/deployments/{run['deployment_id']}")
-                ).json()
+                deployment = await self._deployment(str(run["deployment_id"]))
             except NotFoundError:
                 await self.cancel(
                     run_id, f"Deployment {run['deployment_id']} no longer exists, cancelled run."
                 )
                 return None
-        status, state_type = await self.propose(run_id, {"type": "PENDING", "name": "Pending"})
-        if status != "ACCEPT" or state_type != "PENDING":
-            logger.debug("flow run %s not locked (%s, %s): skipped", run_id, status, state_type)
+        status, pending = await self.propose(run_id, {"type": "PENDING", "name": "Pending"})
+        if status != "ACCEPT" or pending.get("type") != "PENDING":
+            logger.debug("flow run %s not locked (%s): skipped", run_id, status)
+            return None
+        if await self._ran_meanwhile(run, str(pending.get("id"))):
             return None
         try:
             config = await self.configure(deployment, run)
@@ -168,6 +195,15 @@ class RunDriver:
             time.monotonic(),
             float(timeout) if timeout is not None else self.default_start_timeout,
         )
+
+    async def _deployment(self, deployment_id: str) -> Mapping[str, Any]:
+        """The deployment, read at most once per ``_DEPLOYMENT_TTL`` s (a burst of its runs)."""
+        cached = self._deployments.get(deployment_id)
+        if cached is not None and time.monotonic() - cached[0] < _DEPLOYMENT_TTL:
+            return cached[1]
+        deployment = (await self.client.request("GET", f"/deployments/{deployment_id}")).json()
+        self._deployments[deployment_id] = (time.monotonic(), deployment)
+        return deployment  # type: ignore[no-any-return]
 
     async def configure(
         self, deployment: Mapping[str, Any], run: Mapping[str, Any]

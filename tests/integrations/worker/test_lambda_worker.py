@@ -1,0 +1,374 @@
+"""The worker against a real server and Lambda functions under the real awslambdaric.
+
+boto3 reaches the emulator's Invoke API through ``AWS_ENDPOINT_URL_LAMBDA``; each test has
+its own pool and worker (a thread running the asyncio loop), and reads the runs back from
+the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from skiff import Client
+from skiff._exceptions import ConfigurationError, UnprocessableEntityError
+from skiff.adapters.aws_lambda.emulator import FunctionConfig, LambdaEmulator
+from skiff.integrations.aws import AwsClientParameters, AwsCredentials
+from skiff.integrations.worker import JobVariablesError, PoolTypeMismatchError
+from skiff.integrations.worker._jobs import check_variables
+from skiff.integrations.worker._loop import Worker
+from tests.faults.proxy import FaultProxy
+
+pytestmark = pytest.mark.server
+
+EMULATOR_PORT = 4331
+FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+
+APP = textwrap.dedent(
+    """
+    import time
+
+    from skiff import get_run_logger, task
+    from skiff.adapters.aws_lambda import lambda_flow
+
+
+    @task
+    def double(x):
+        return 2 * x
+
+
+    @lambda_flow(name="worker-app")
+    def handler(event, context):
+        get_run_logger().info("dispatched with %s", sorted(event))
+        return {"doubled": double(21)}
+
+
+    @lambda_flow(name="worker-app")
+    def boom(event, context):
+        raise ValueError("boom from the function")
+
+
+    def slow(event, context):
+        time.sleep(3)  # a cold start that outlasts the user's patience
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def emulator(prefect_api_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The functions: ok, many, boom, slow, and broken (its module fails to import)."""
+    root: Path = tmp_path_factory.mktemp("worker_app")
+    (root / "app.py").write_text(APP)
+    (root / "broken.py").write_text("raise ImportError('no such module in this function')\n")
+    env = {"PREFECT_API_URL": prefect_api_url, "TMPDIR": "/tmp"}
+    functions = [
+        FunctionConfig(name, handler, str(root), timeout=10.0, env=env)
+        for name, handler in [
+            ("ok", "app.handler"),
+            ("many", "app.handler"),
+            ("boom", "app.boom"),
+            ("slow", "app.slow"),
+            ("broken", "broken.handler"),
+        ]
+    ]
+    with LambdaEmulator(functions, port=EMULATOR_PORT, async_retry_delay=30) as emu:
+        yield emu.endpoint_url
+
+
+@pytest.fixture
+def lambda_env(api_env: str, emulator: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """boto3 pointed at the emulator, with placeholder credentials (the emulator takes any)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", emulator)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    return api_env
+
+
+class WorkerThread:
+    """A :class:`Worker` serving in a thread of its own (its own event loop)."""
+
+    def __init__(self, pool: str, api_url: str, **options: Any) -> None:
+        self.worker = Worker(pool, "lambda", api_url=api_url, poll_interval=2.0, **options)
+        self.loop = asyncio.new_event_loop()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._main, daemon=True)
+        self.ready = threading.Event()
+
+    def _main(self) -> None:
+        async def serve() -> None:
+            task = asyncio.create_task(self.worker.run())
+            ready = asyncio.create_task(self.worker.wait_ready())
+            await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+            self.ready.set()
+            await task
+
+        try:
+            self.loop.run_until_complete(serve())
+        except BaseException as exc:
+            self.error = exc
+            self.ready.set()
+
+    def __enter__(self) -> WorkerThread:
+        self.thread.start()
+        assert self.ready.wait(30), "the worker did not start"
+        if self.error is not None:
+            raise self.error
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.call_soon_threadsafe(self.worker.stop)
+        self.thread.join(30)
+
+
+@pytest.fixture
+def client(lambda_env: str) -> Iterator[Client]:
+    with Client(lambda_env) as c:
+        yield c
+
+
+def pool_name() -> str:
+    return f"lambda-{uuid.uuid4().hex[:8]}"
+
+
+def deploy(pool: str, function: str, **options: Any) -> uuid.UUID:
+    import skiff
+
+    @skiff.flow(name="worker-app")
+    def app() -> None:
+        """The flow the functions run (its code is theirs)."""
+
+    variables = {"function_name": function, **options.pop("job_variables", {})}
+    return app.deploy(
+        f"dep-{uuid.uuid4().hex[:6]}", work_pool_name=pool, job_variables=variables, **options
+    )  # type: ignore[no-any-return]
+
+
+def run_from(client: Client, deployment: uuid.UUID, **body: Any) -> str:
+    reply = client.request("POST", f"/deployments/{deployment}/create_flow_run", json=body)
+    return str(reply.json()["id"])
+
+
+def wait_final(client: Client, run_ids: list[str], timeout: float = 40) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = client.request(
+            "POST", "/flow_runs/filter", json={"flow_runs": {"id": {"any_": run_ids}}}
+        ).json()
+        by_id = {str(r["id"]): r for r in runs}
+        if all(by_id.get(i, {}).get("state_type") in FINAL for i in run_ids):
+            return by_id
+        if time.monotonic() > deadline:
+            states = {i: by_id.get(i, {}).get("state_type") for i in run_ids}
+            raise AssertionError(f"runs not final in {timeout} s: {states}")
+        time.sleep(0.5)
+
+
+def states_of(client: Client, run_id: str) -> list[str]:
+    states = client.request("GET", "/flow_run_states/", params={"flow_run_id": run_id}).json()
+    return [s["type"] for s in sorted(states, key=lambda s: s["timestamp"])]
+
+
+def test_api_and_scheduled_runs_reach_the_function(client: Client, lambda_env: str) -> None:
+    pool = pool_name()
+    with WorkerThread(pool, lambda_env):
+        by_api = run_from(client, deploy(pool, "ok"), job_variables={"timeout": 30})
+        scheduled = deploy(
+            pool,
+            "ok",
+            interval=3600,
+            anchor_date=dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1),
+        )
+        # What the server's scheduler does every minute, now: the schedule's first run.
+        client.request("POST", f"/deployments/{scheduled}/schedule", json={"max_runs": 1})
+        from_schedule = [
+            str(r["id"])
+            for r in client.request(
+                "POST",
+                "/flow_runs/filter",
+                json={"deployments": {"id": {"any_": [str(scheduled)]}}},
+            ).json()
+        ]
+        assert len(from_schedule) == 1
+        runs = wait_final(client, [by_api, *from_schedule])
+    for run_id, run in runs.items():
+        assert run["state_type"] == "COMPLETED", (run_id, run["state"])
+        assert run["infrastructure_pid"].startswith("ok::"), run["infrastructure_pid"]
+        assert states_of(client, run_id)[:3] == ["SCHEDULED", "PENDING", "RUNNING"]
+        task_runs = client.request(
+            "POST", "/task_runs/filter", json={"flow_runs": {"id": {"any_": [run_id]}}}
+        ).json()
+        assert [t["state_type"] for t in task_runs] == ["COMPLETED"]
+        logs = client.request(
+            "POST", "/logs/filter", json={"logs": {"flow_run_id": {"any_": [run_id]}}}
+        ).json()
+        messages = [entry["message"] for entry in logs]
+        assert any("dispatched with ['flow_run_id']" in m for m in messages), messages
+        assert any("submitting flow run" in m for m in messages), messages
+    pool_info = client.request("GET", f"/work_pools/{pool}").json()
+    assert pool_info["type"] == "lambda"
+    variables = pool_info["base_job_template"]["variables"]["properties"]
+    assert {"function_name", "qualifier", "region_name", "aws_credentials"} <= set(variables)
+    workers = client.request("POST", f"/work_pools/{pool}/workers/filter", json={}).json()
+    assert len(workers) == 1
+
+
+def test_failing_unstarted_and_cancelled_runs(client: Client, lambda_env: str) -> None:
+    pool = pool_name()
+    with WorkerThread(pool, lambda_env):
+        failing = run_from(client, deploy(pool, "boom"))
+        never = run_from(client, deploy(pool, "broken", job_variables={"start_timeout": 2}))
+        pending = run_from(client, deploy(pool, "slow"))
+        deadline = time.monotonic() + 20
+        while client.request("GET", f"/flow_runs/{pending}").json()["state_type"] != "PENDING":
+            assert time.monotonic() < deadline, "the slow run never went Pending"
+            time.sleep(0.1)
+        client.request(
+            "POST",
+            f"/flow_runs/{pending}/set_state",
+            json={"state": {"type": "CANCELLING", "name": "Cancelling"}},
+        )
+        runs = wait_final(client, [failing, never, pending])
+    assert runs[failing]["state_type"] == "FAILED"
+    assert "boom from the function" in runs[failing]["state"]["message"]
+    assert runs[never]["state_type"] == "CRASHED"
+    assert "did not report the flow run RUNNING within 2 s" in runs[never]["state"]["message"]
+    assert runs[pending]["state_type"] == "CANCELLED"
+    assert (
+        "Cancelled by the worker before the function started" in (runs[pending]["state"]["message"])
+    )
+    assert states_of(client, pending) == ["SCHEDULED", "PENDING", "CANCELLING", "CANCELLED"]
+
+
+def test_two_workers_start_each_run_once(client: Client, lambda_env: str) -> None:
+    pool = pool_name()
+    with WorkerThread(pool, lambda_env), WorkerThread(pool, lambda_env):
+        deployment = deploy(pool, "many")
+        before = invocations("many")
+        with ThreadPoolExecutor(4) as pool_of_threads:
+            run_ids = list(pool_of_threads.map(lambda _: run_from(client, deployment), range(20)))
+        runs = wait_final(client, run_ids, timeout=60)
+        deadline = time.monotonic() + 10
+        while invocations("many") - before < 20 and time.monotonic() < deadline:
+            time.sleep(0.2)  # a phase ends just after the run's final state lands
+        time.sleep(0.5)
+        invoked = invocations("many") - before
+    assert [r["state_type"] for r in runs.values()].count("COMPLETED") == 20
+    for run_id in run_ids:
+        history = states_of(client, run_id)
+        assert history.count("PENDING") == 1 and history.count("RUNNING") == 1, history
+        assert runs[run_id]["run_count"] == 1
+    assert invoked == 20
+
+
+def invocations(function: str) -> int:
+    """How many invocations of ``function`` the emulator finished (its stats endpoint)."""
+    import httpx
+
+    url = f"http://127.0.0.1:{EMULATOR_PORT}/_skiff/functions/{function}/invocations"
+    return len(httpx.get(url).json())
+
+
+def test_bad_input_crashes_the_run_and_the_worker_serves_on(
+    client: Client, lambda_env: str, moto_checking: str
+) -> None:
+    pool = pool_name()
+    wrong = AwsCredentials(
+        aws_access_key_id="AKIAWRONG",
+        aws_secret_access_key="wrong",
+        region_name="us-east-1",
+        aws_client_parameters=AwsClientParameters(endpoint_url=moto_checking),
+    )
+    block_id = wrong.save(f"wrong-{uuid.uuid4().hex[:6]}", client=client)
+    with WorkerThread(pool, lambda_env):
+        deployment = deploy(pool, "ok")
+        bad = {
+            "missing function": {"function_name": "no-such-fn"},
+            "unknown variable": {"functon_name": "ok"},
+            "payload over the limit": {"payload": {"blob": "x" * 300_000}},
+            "wrong credentials": {
+                "aws_credentials": {"$ref": {"block_document_id": str(block_id)}}
+            },
+        }
+        bad_runs = {what: run_from(client, deployment, job_variables=v) for what, v in bad.items()}
+        good = run_from(client, deployment)
+        # A value of the wrong type: the server checks the run's against the template.
+        with pytest.raises(UnprocessableEntityError, match="Validation failed for field 'timeout'"):
+            run_from(client, deployment, job_variables={"timeout": "soon"})
+        runs = wait_final(client, [*bad_runs.values(), good])
+    assert runs[good]["state_type"] == "COMPLETED"
+    expected = {
+        "missing function": "no Lambda function 'no-such-fn'",
+        "unknown variable": "did you mean 'function_name'?",
+        "payload over the limit": "over Lambda's 262144-byte limit",
+        "wrong credentials": "AWS refused the credentials",
+    }
+    for what, run_id in bad_runs.items():
+        run = runs[run_id]
+        assert run["state_type"] == "CRASHED", (what, run["state"])
+        assert expected[what] in run["state"]["message"], (what, run["state"]["message"])
+
+
+def test_deploy_and_start_refuse_bad_input(client: Client, lambda_env: str) -> None:
+    pool = pool_name()
+    client.request(
+        "POST", "/work_pools/", json={"name": pool, "type": "process", "base_job_template": {}}
+    )
+    with pytest.raises(PoolTypeMismatchError, match="has type 'process', not 'lambda'"):
+        asyncio.run(Worker(pool, "lambda", api_url=lambda_env).setup())
+    lambda_pool = pool_name()
+    asyncio.run(Worker(lambda_pool, "lambda", api_url=lambda_env).setup())
+    with pytest.raises(JobVariablesError, match="did you mean 'qualifier'"):
+        deploy(lambda_pool, "ok", job_variables={"qualifer": "live"})
+    with pytest.raises(ConfigurationError, match="skiff worker start --pool nowhere"):
+        deploy("nowhere", "ok")
+
+
+def test_the_worker_rides_out_a_server_outage(client: Client, lambda_env: str) -> None:
+    pool = pool_name()
+    proxy = FaultProxy(lambda_env)
+    try:
+        with WorkerThread(pool, proxy.api_url, heartbeat_interval=1.0):
+            deployment = deploy(pool, "ok")
+            proxy.refuse()
+            run_ids = [run_from(client, deployment) for _ in range(3)]
+            time.sleep(3)  # polls fail meanwhile
+            assert {r["state_type"] for r in read_runs(client, run_ids)} == {"SCHEDULED"}
+            proxy.accept()
+            runs = wait_final(client, run_ids)
+    finally:
+        proxy.close()
+    assert [r["state_type"] for r in runs.values()] == ["COMPLETED"] * 3
+
+
+def read_runs(client: Client, run_ids: list[str]) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = client.request(
+        "POST", "/flow_runs/filter", json={"flow_runs": {"id": {"any_": run_ids}}}
+    ).json()
+    return result
+
+
+def test_job_variables_of_the_wrong_type_name_the_variable() -> None:
+    # What a pool's template edited after the run was created makes the worker see.
+    from skiff.integrations.aws._dispatch import LambdaDispatcher
+    from skiff.integrations.worker import base_job_template
+
+    template = base_job_template(LambdaDispatcher)
+    with pytest.raises(JobVariablesError, match="'timeout' must be number, got str 'soon'"):
+        check_variables(template, {"function_name": "f", "timeout": "soon"})
+    with pytest.raises(JobVariablesError, match="'invocation_type' must be one of"):
+        check_variables(template, {"function_name": "f", "invocation_type": "Async"})
+    with pytest.raises(JobVariablesError, match="'function_name' is required"):
+        check_variables(template, {"qualifier": "live"})
