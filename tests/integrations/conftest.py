@@ -149,6 +149,16 @@ def azurite() -> Iterator[str]:
 
 
 @pytest.fixture
+def container(azurite: str) -> str:
+    """A fresh container on azurite."""
+    from azure.storage.blob import BlobServiceClient
+
+    container_name = f"skiff-{uuid.uuid4().hex[:12]}"
+    BlobServiceClient.from_connection_string(azurite).create_container(container_name)
+    return container_name
+
+
+@pytest.fixture
 def aws_env(moto_s3: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """Fake credentials in the environment and no AWS config files; returns moto's URL."""
     for key in list(os.environ):

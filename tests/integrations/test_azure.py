@@ -4,7 +4,6 @@ side by side with prefect-azure's block (azurite comes from scripts/_bootstrap.s
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -26,16 +25,6 @@ def _container(connection_string: str, name: str, folder: str | None = None) -> 
     return AzureBlobStorageContainer(
         container_name=name, base_folder=folder, credentials=credentials
     )
-
-
-@pytest.fixture
-def container(azurite: str) -> str:
-    """A fresh container on azurite."""
-    from azure.storage.blob import BlobServiceClient
-
-    name = f"skiff-{uuid.uuid4().hex[:12]}"
-    BlobServiceClient.from_connection_string(azurite).create_container(name)
-    return name
 
 
 def test_write_then_read_under_the_folder(azurite: str, container: str) -> None:
