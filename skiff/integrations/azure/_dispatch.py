@@ -44,6 +44,7 @@ from skiff.integrations.worker._dispatch import (
     InvocationError,
     JobVariablesError,
     Liveness,
+    block_definitions,
 )
 from skiff.integrations.worker._http_call import HttpCalls
 
@@ -56,16 +57,6 @@ _HTTP_TIMEOUT = 230
 def encode_queue_message(payload: Mapping[str, Any]) -> str:
     """The queue message text for ``payload``: base64 JSON, as the host's trigger decodes it."""
     return base64.b64encode(json.dumps(dict(payload)).encode()).decode()
-
-
-def _definitions() -> dict[str, Any]:
-    """The credentials block's schema, for the UI's block picker."""
-    block = AzureBlobStorageCredentials.block_schema_fields()
-    definitions = {
-        "AzureBlobStorageCredentials": {k: v for k, v in block.items() if k != "definitions"}
-    }
-    definitions.update(block.get("definitions") or {})
-    return definitions
 
 
 class AzureFunctionsDispatcher(Dispatcher):
@@ -129,7 +120,7 @@ class AzureFunctionsDispatcher(Dispatcher):
             "start_timeout": dict(COMMON_VARIABLES["start_timeout"]),
         },
         "required": ["app_name", "function_name"],
-        "definitions": _definitions(),
+        "definitions": block_definitions(AzureBlobStorageCredentials),
     }
 
     def __init__(self) -> None:

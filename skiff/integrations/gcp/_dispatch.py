@@ -43,6 +43,7 @@ from skiff.integrations.worker._dispatch import (
     InvocationError,
     JobVariablesError,
     Liveness,
+    block_definitions,
 )
 from skiff.integrations.worker._http_call import HttpCalls
 
@@ -52,14 +53,6 @@ _ADMIN_TIMEOUT = 30.0
 # ID tokens live an hour; fetch a new one well before.
 _TOKEN_LIFETIME = 45 * 60.0
 _EVENT_TYPE = "dev.skiff.flow-run.submitted"
-
-
-def _definitions() -> dict[str, Any]:
-    """The credentials block's schema, for the UI's block picker."""
-    block = GcpCredentials.block_schema_fields()
-    definitions = {"GcpCredentials": {k: v for k, v in block.items() if k != "definitions"}}
-    definitions.update(block.get("definitions") or {})
-    return definitions
 
 
 class _Function(NamedTuple):
@@ -137,7 +130,7 @@ class CloudFunctionsDispatcher(Dispatcher):
             "start_timeout": dict(COMMON_VARIABLES["start_timeout"]),
         },
         "required": ["function_name"],
-        "definitions": _definitions(),
+        "definitions": block_definitions(GcpCredentials),
     }
 
     def __init__(self) -> None:

@@ -82,6 +82,7 @@ __all__ = [
     "PoolTypeMismatchError",
     "UnknownPoolTypeError",
     "base_job_template",
+    "block_definitions",
     "dispatcher_for",
     "register",
 ]
@@ -203,6 +204,19 @@ def base_job_template(dispatcher: type[Dispatcher]) -> dict[str, Any]:
         "job_configuration": {name: "{{ " + name + " }}" for name in properties},
         "variables": dict(dispatcher.variables),
     }
+
+
+def block_definitions(block: Any) -> dict[str, Any]:
+    """``definitions`` for a job variable holding a ``block`` (a Block class), for the UI's picker.
+
+    The block's schema gets ``"additionalProperties": false``: the server checks a
+    ``{"$ref": ...}`` value against ``oneOf`` [the block's schema, a reference], and an
+    all-optional block schema would match both.
+    """
+    fields = block.block_schema_fields()
+    own = {key: value for key, value in fields.items() if key != "definitions"}
+    own["additionalProperties"] = False
+    return {own["title"]: own, **(fields.get("definitions") or {})}
 
 
 DISPATCHERS: dict[str, str | type[Dispatcher]] = {

@@ -1,13 +1,14 @@
-"""What the dispatch tests share: a client, a pool with deployments, and reading runs back.
+"""What the dispatch tests share: a client, a pool served by skiff's worker, reading runs back.
 
-:class:`Deployments` creates a work pool of a dispatcher's type from its base job template,
-deployments in it, and hands one run to the dispatcher the way the worker does (propose
-PENDING, resolve the job variables, submit, PATCH ``infrastructure_pid``, Crashed with
-the dispatcher's message when it raises).
+:class:`Deployments` creates a work pool of a dispatcher's type from its base job template
+(with the test's defaults), runs :class:`skiff.integrations.worker.Worker` on it in a
+thread, and creates deployments in it whose runs the worker picks up.
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,13 +18,8 @@ import pytest
 
 from skiff import Client
 from skiff.client import models
-from skiff.integrations.worker import (
-    Dispatcher,
-    DispatchError,
-    DispatchRequest,
-    base_job_template,
-)
-from skiff.integrations.worker._jobs import check_variables, merged_variables, render
+from skiff.integrations.worker import Dispatcher, DispatchRequest, base_job_template
+from skiff.integrations.worker._loop import Worker
 
 FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 
@@ -36,25 +32,37 @@ def client(prefect_api_url: str) -> Iterator[Client]:
 
 
 class Deployments:
-    """One pool of one dispatcher's type, its deployments, and dispatching their runs."""
+    """One pool of one dispatcher's type, served by a worker, and its deployments."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, api_url: str) -> None:
         self.client = client
+        self.api_url = api_url
         self.pool = f"skiff-pool-{uuid.uuid4().hex[:8]}"
         self.defaults: dict[str, Any] = {}
-        self.template: dict[str, Any] = {}
-        self.dispatcher: Dispatcher | None = None
+        self.worker: Worker | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
 
-    def create_pool(self, dispatcher: type[Dispatcher], defaults: dict[str, Any]) -> None:
-        """The pool, its template's defaults set to ``defaults`` (as the UI's edit does)."""
+    def serve(self, dispatcher: type[Dispatcher], defaults: dict[str, Any]) -> None:
+        """Create the pool, its template's defaults set to ``defaults`` (as the UI's edit
+        does), and start a worker on it (returns once it polls)."""
         template = base_job_template(dispatcher)
         for name, value in defaults.items():
             template["variables"]["properties"][name]["default"] = value
         self.client.work_pools.create(
             name=self.pool, type=dispatcher.type, base_job_template=template
         )
-        self.template, self.defaults = template, dict(defaults)
-        self.dispatcher = dispatcher()
+        self.defaults = dict(defaults)
+        worker = Worker(
+            self.pool, dispatcher.type, api_url=self.api_url, poll_interval=5, watch_interval=0.5
+        )
+        loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=loop.run_until_complete, args=(worker.run(),), name="worker", daemon=True
+        )
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(worker.wait_ready(), loop).result(30)
+        self.worker, self._loop = worker, loop
 
     def deploy(self, flow_name: str, job_variables: dict[str, Any]) -> Any:
         """A deployment of ``flow_name`` in the pool (no code storage: the code is the function's)."""
@@ -67,9 +75,9 @@ class Deployments:
         )
         return deployment.id
 
-    def request(self, run_id: str | None = None) -> DispatchRequest:
-        """What the worker hands the dispatcher for ``run_id`` (a fresh id by default)."""
-        run_id = run_id or str(uuid.uuid4())
+    def request(self) -> DispatchRequest:
+        """What the worker hands a dispatcher, for a run id the server lacks."""
+        run_id = str(uuid.uuid4())
         return DispatchRequest(
             flow_run_id=run_id,
             flow_run_name="run",
@@ -78,34 +86,8 @@ class Deployments:
             payload={"flow_run_id": run_id},
         )
 
-    def dispatch(self, run_id: Any) -> str | None:
-        """Lock, resolve, submit, record the pid; None when the dispatcher raised (Crashed)."""
-        assert self.dispatcher is not None, "create_pool first"
-        run = self.client.flow_runs.read(run_id)
-        deployment = self.client.deployments.read(run.deployment_id)
-        pending = models.StateCreate(type="PENDING")
-        assert self.client.flow_runs.set_state(run_id, state=pending).status == "ACCEPT"
-        variables = merged_variables(self.template, deployment.job_variables, run.job_variables)
-        check_variables(self.template, variables)
-        config = render(self.template["job_configuration"], variables)
-        request = DispatchRequest(
-            flow_run_id=str(run_id),
-            flow_run_name=str(run.name),
-            deployment_id=str(deployment.id),
-            flow_name=None,
-            payload={"flow_run_id": str(run_id)},
-        )
-        try:
-            pid = self.dispatcher.submit(request, config)
-        except DispatchError as exc:
-            crashed = models.StateCreate(type="CRASHED", name="Crashed", message=str(exc))
-            self.client.flow_runs.set_state(run_id, state=crashed)
-            return None
-        self.client.flow_runs.update(run_id, infrastructure_pid=pid)
-        return pid
-
     def wait_final(self, run_id: Any, timeout: float = 30) -> models.FlowRunResponse:
-        """The run once it is in a final state."""
+        """The run once it is in a final state (or as it is after ``timeout``)."""
         deadline = time.monotonic() + timeout
         while True:
             run = self.client.flow_runs.read(run_id)
@@ -114,20 +96,22 @@ class Deployments:
             time.sleep(0.1)
 
     def close(self) -> None:
-        """Close the dispatcher and delete the pool."""
-        if self.dispatcher is not None:
-            self.dispatcher.close()
+        """Stop the worker (it closes its dispatcher) and delete the pool."""
+        if self.worker is not None and self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self.worker.stop)
+            self._thread.join(30)
+            self._loop.close()
         self.client.work_pools.delete(self.pool)
 
 
 @pytest.fixture
-def deployments(client: Client) -> Iterator[Deployments]:
-    """A fresh pool's worth of deployments (the test creates the pool)."""
-    made = Deployments(client)
+def deployments(client: Client, prefect_api_url: str) -> Iterator[Deployments]:
+    """A fresh pool's worth of deployments (the test starts its worker with ``serve``)."""
+    made = Deployments(client, prefect_api_url)
     try:
         yield made
     finally:
-        if made.dispatcher is not None:
+        if made.worker is not None:
             made.close()
 
 

@@ -22,6 +22,7 @@ import pytest
 from scripts import prefect_server
 from skiff import Client, flow, get_run_logger, task
 from skiff.adapters.azure import azure_flow
+from skiff.integrations.azure import AzureBlobStorageCredentials
 from skiff.integrations.azure._dispatch import AzureFunctionsDispatcher
 from skiff.integrations.worker import (
     DispatchAuthError,
@@ -98,7 +99,7 @@ def storage() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def queue(storage: str) -> Any:
+def queue(storage: str) -> Iterator[Any]:
     """The function's queue, read as the host reads it (base64 messages)."""
     from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 
@@ -106,14 +107,21 @@ def queue(storage: str) -> Any:
         storage, QUEUE, message_decode_policy=TextBase64DecodePolicy()
     )
     client.create_queue()
-    return client
+    with client:  # closed before azurite stops (it waits for open connections)
+        yield client
+
+
+def _served(deployments: Deployments, host: HttpHost, **defaults: Any) -> Deployments:
+    """An azure-functions pool whose defaults point at the loopback host, with its worker."""
+    defaults = {"app_name": APP_NAME, "base_url": host.url, **defaults}
+    deployments.serve(AzureFunctionsDispatcher, defaults)
+    return deployments
 
 
 @pytest.fixture
 def pool(host: HttpHost, deployments: Deployments) -> Deployments:
-    """An azure-functions pool whose defaults point at the loopback host."""
-    deployments.create_pool(AzureFunctionsDispatcher, {"app_name": APP_NAME, "base_url": host.url})
-    return deployments
+    """A pool for the HTTP trigger."""
+    return _served(deployments, host)
 
 
 def test_http_trigger_runs_the_deployment_to_completed(
@@ -122,29 +130,29 @@ def test_http_trigger_runs_the_deployment_to_completed(
     variables = {"function_name": "add", "route": "runs/add", "function_key": KEY}
     deployment = pool.deploy(f"az-worker-{SUFFIX}", variables)
     run = client.deployments.create_flow_run(deployment, parameters={"a": 5, "b": 1})
-    pid = pool.dispatch(run.id)
-    assert pid is not None and pid.startswith(f"{APP_NAME}/add::")
     final = pool.wait_final(run.id)
     assert final.state_name == "Completed", final.state
-    assert final.infrastructure_pid == pid
+    assert str(final.infrastructure_pid).startswith(f"{APP_NAME}/add::")
     assert history(client, run.id) == ["Scheduled", "Pending", "Running", "Completed"]
     assert task_states(client, run.id) == ["Completed"]
     assert "adding 5 and 1" in log_messages(client, run.id)
 
 
 def test_queue_trigger_runs_the_deployment_to_completed(
-    pool: Deployments, storage: str, queue: Any, client: Client
+    deployments: Deployments, host: HttpHost, storage: str, queue: Any, client: Client
 ) -> None:
+    # The connection string lives in a block document; the deployment only references it.
+    block = AzureBlobStorageCredentials(connection_string=storage)
+    document_id = block.save(f"azurite-{SUFFIX}", client=client, overwrite=True)
+    pool = _served(deployments, host)
     variables = {
         "function_name": "handle",
         "trigger": "queue",
         "queue_name": QUEUE,
-        "storage_credentials": {"connection_string": storage},
+        "storage_credentials": {"$ref": {"block_document_id": str(document_id)}},
     }
     deployment = pool.deploy(f"az-worker-queue-{SUFFIX}", variables)
     run = client.deployments.create_flow_run(deployment, parameters={"items": [1, 2, 3]})
-    pid = pool.dispatch(run.id)
-    assert pid is not None and pid.startswith(f"{APP_NAME}/handle::")
     stop = threading.Event()
     handled: list[str] = []
     pump = threading.Thread(target=lambda: handled.extend(pump_queue(queue, app, "handle", stop)))
@@ -155,6 +163,8 @@ def test_queue_trigger_runs_the_deployment_to_completed(
         stop.set()
         pump.join(10)
     assert final.state_name == "Completed", final.state
+    pid = str(final.infrastructure_pid)
+    assert pid.startswith(f"{APP_NAME}/handle::")
     assert handled == [pid.split("::")[1]]  # the pid names the message the host took
     assert task_states(client, run.id) == ["Completed"] * 3
     assert "handling [1, 2, 3]" in log_messages(client, run.id)
@@ -167,9 +177,8 @@ def test_wrong_function_key_crashes_the_run_naming_the_fix(
     deployment = pool.deploy(f"az-worker-{SUFFIX}", variables)
     run = client.deployments.create_flow_run(deployment, parameters={"a": 1})
     before = len(host.invocations)
-    assert pool.dispatch(run.id) is None
     final = pool.wait_final(run.id)
-    assert final.state_name == "Crashed"
+    assert final.state_name == "Crashed" and final.infrastructure_pid is None
     assert "function_key is wrong" in str(final.state.message if final.state else "")
     assert len(host.invocations) == before  # the host refused it before the function ran
 

@@ -93,18 +93,17 @@ def admin(prefect_api_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
 def pool(admin: CloudFunctionsAdmin, deployments: Deployments) -> Deployments:
     """A cloud-functions pool whose defaults point at the stand-in, anonymously."""
     defaults = {"project": PROJECT, "region": REGION, "auth": "none", "api_endpoint": admin.url}
-    deployments.create_pool(CloudFunctionsDispatcher, defaults)
+    deployments.serve(CloudFunctionsDispatcher, defaults)
     return deployments
 
 
 def test_http_function_runs_the_deployment_to_completed(pool: Deployments, client: Client) -> None:
     deployment = pool.deploy(f"gcf-worker-{SUFFIX}", {"function_name": "add"})
     run = client.deployments.create_flow_run(deployment, parameters={"a": 20, "b": 2})
-    pid = pool.dispatch(run.id)
-    assert pid.startswith(f"projects/{PROJECT}/locations/{REGION}/functions/add::")
     final = pool.wait_final(run.id)
     assert final.state_name == "Completed", final.state
-    assert final.infrastructure_pid == pid
+    pid = str(final.infrastructure_pid)
+    assert pid.startswith(f"projects/{PROJECT}/locations/{REGION}/functions/add::")
     # The adapter took over the deployment's run: the same id, its parameters, its history.
     assert history(client, run.id) == ["Scheduled", "Pending", "Running", "Completed"]
     assert task_states(client, run.id) == ["Completed"]
@@ -117,7 +116,6 @@ def test_cloud_event_function_gets_the_run_as_a_cloudevent(
     # No trigger variable: the function's event trigger (from the admin API) decides.
     deployment = pool.deploy(f"gcf-worker-event-{SUFFIX}", {"function_name": "on_event"})
     run = client.deployments.create_flow_run(deployment, parameters={"x": 4})
-    assert pool.dispatch(run.id) is not None
     final = pool.wait_final(run.id)
     # functions-framework answers 400 to anything but a CloudEvent for this target.
     assert final.state_name == "Completed", final.state
@@ -139,9 +137,8 @@ def test_url_is_resolved_once_per_function(admin: CloudFunctionsAdmin, pool: Dep
 def test_misspelled_function_crashes_the_run_naming_it(pool: Deployments, client: Client) -> None:
     deployment = pool.deploy(f"gcf-worker-{SUFFIX}", {"function_name": "addd"})
     run = client.deployments.create_flow_run(deployment, parameters={"a": 1})
-    assert pool.dispatch(run.id) is None
     final = pool.wait_final(run.id)
-    assert final.state_name == "Crashed"
+    assert final.state_name == "Crashed" and final.infrastructure_pid is None
     message = str(final.state.message if final.state else "")
     assert f"projects/{PROJECT}/locations/{REGION}/functions/addd does not exist" in message
     assert "function_name" in message
