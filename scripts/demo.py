@@ -148,6 +148,7 @@ def main(argv: list[str]) -> int:
     ]
     from scripts.demo_functions import run_azure_demo, run_gcp_demo
     from scripts.demo_lambda import run_lambda_demo
+    from scripts.demo_worker import run_worker_demo
 
     for title, run_lines in [
         (
@@ -158,6 +159,10 @@ def main(argv: list[str]) -> int:
         (
             "Azure Functions: a v2-model FunctionApp through the azure.functions converters",
             run_azure_demo,
+        ),
+        (
+            "skiff worker: a deployment run dispatched by the worker to a Lambda function",
+            run_worker_demo,
         ),
     ]:
         parts.append((title, _printing(run_lines)))

@@ -254,11 +254,13 @@ def test_failing_unstarted_and_cancelled_runs(client: Client, lambda_env: str) -
 
 def test_two_workers_start_each_run_once(client: Client, lambda_env: str) -> None:
     pool = pool_name()
+    asyncio.run(Worker(pool, "lambda", api_url=lambda_env).setup())
+    deployment = deploy(pool, "many")
+    before = invocations("many")
+    # All due at once: both workers' first polls see all of them.
+    with ThreadPoolExecutor(4) as threads:
+        run_ids = list(threads.map(lambda _: run_from(client, deployment), range(20)))
     with WorkerThread(pool, lambda_env), WorkerThread(pool, lambda_env):
-        deployment = deploy(pool, "many")
-        before = invocations("many")
-        with ThreadPoolExecutor(4) as pool_of_threads:
-            run_ids = list(pool_of_threads.map(lambda _: run_from(client, deployment), range(20)))
         runs = wait_final(client, run_ids, timeout=60)
         deadline = time.monotonic() + 10
         while invocations("many") - before < 20 and time.monotonic() < deadline:
