@@ -332,10 +332,17 @@ def _get_function(name: str, config: Mapping[str, Any]) -> _Function:
             f"Cloud Function {name} does not exist: check function_name, region and project "
             f"in the deployment's job variables"
         ) from None
-    except (api.Unauthenticated, api.PermissionDenied, api.Forbidden, auth.GoogleAuthError) as exc:
+    except (api.Unauthenticated, api.PermissionDenied, api.Forbidden) as exc:
         raise DispatchAuthError(
-            f"the Cloud Functions API refused to read {name} ({type(exc).__name__}: {exc}): "
-            f"use credentials with roles/cloudfunctions.viewer on the project"
+            f"the Cloud Functions API refused to read {name} ({type(exc).__name__}: "
+            f"{exc.message}): use credentials with roles/cloudfunctions.viewer on the project"
+        ) from None
+    except auth.GoogleAuthError as exc:
+        # Anonymous credentials the API refused, or a key Google's token endpoint refused.
+        raise DispatchAuthError(
+            f"the credentials could not read Cloud Function {name} ({type(exc).__name__}: "
+            f"{exc}): fix the credentials block's service account key, or use auth none only "
+            f"for an API that allows anonymous calls"
         ) from None
     except (api.GoogleAPICallError, RequestException) as exc:
         raise InvocationError(

@@ -32,11 +32,12 @@ _SENT = "send_request_body.complete"
 
 
 class _Call:
-    __slots__ = ("done", "ended", "error", "sent", "status", "text")
+    __slots__ = ("body_sent", "done", "ended", "error", "settled", "status", "text")
 
     def __init__(self) -> None:
-        self.sent = threading.Event()
+        self.settled = threading.Event()  # the request is sent, or the call is over
         self.done = threading.Event()
+        self.body_sent = False
         self.status: int | None = None
         self.text = ""
         self.error: Exception | None = None
@@ -44,7 +45,8 @@ class _Call:
 
     def trace(self, name: str, info: Mapping[str, Any]) -> None:
         if name.endswith(_SENT):
-            self.sent.set()
+            self.body_sent = True
+            self.settled.set()
 
 
 class HttpCalls:
@@ -92,7 +94,7 @@ class HttpCalls:
             finally:
                 call.ended = time.monotonic()
                 call.done.set()
-                call.sent.set()
+                call.settled.set()
 
         self._forget_old()
         with self._lock:
@@ -100,9 +102,12 @@ class HttpCalls:
         threading.Thread(target=run, name=f"skiff-invoke {pid}", daemon=True).start()
         try:
             connect = request.extensions.get("timeout", {}).get("connect") or 30.0
-            call.sent.wait(connect + 1.0)
+            if not call.settled.wait(connect + 1.0):
+                raise InvocationError(f"the request to {request.url} was not sent in {connect:g}s")
             if call.done.wait(accept_window):
-                if call.error is not None:
+                # A connection lost after the request went out is the function dying: the
+                # invocation happened, and observe() reports it gone.
+                if call.error is not None and not call.body_sent:
                     raise unreachable(call.error)
                 if call.status is not None and 400 <= call.status < 500:
                     error = refused(call.status, call.text)
@@ -111,9 +116,6 @@ class HttpCalls:
         except DispatchError:
             self.forget(pid)
             raise
-        if not call.sent.is_set():
-            self.forget(pid)
-            raise InvocationError(f"the request to {request.url} was not sent in {connect:g}s")
 
     def build(self, method: str, url: str, *, timeout: float, **kwargs: Any) -> httpx.Request:
         """A request for :meth:`start`: ``timeout`` bounds the whole call (the flow's run)."""

@@ -32,6 +32,8 @@ SUFFIX = uuid.uuid4().hex[:8]
 PROJECT, REGION = "skiff-test", "europe-west1"
 
 SOURCE = f"""
+import os
+
 import functions_framework
 
 from skiff import flow, get_run_logger, task
@@ -57,6 +59,14 @@ def add(a: int, b: int = 0) -> int:
 def on_event(x: int) -> int:
     get_run_logger().info("event for %s", x)
     return double(x)
+
+
+@functions_framework.http
+@http_flow
+@flow(name="gcf-worker-dies-{SUFFIX}")
+def dies() -> None:
+    get_run_logger().info("about to die")
+    os._exit(1)  # the instance dies mid-run: no final state, the connection drops
 """
 
 
@@ -73,7 +83,11 @@ def admin(prefect_api_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     source = tmp_path_factory.mktemp("gcf-worker") / "main.py"
     source.write_text(SOURCE)
     env = {"PREFECT_API_URL": prefect_api_url, "GOOGLE_CLOUD_PROJECT": PROJECT}
-    servers = [_serve(source, "add", 4341, env), _serve(source, "on_event", 4347, env)]
+    servers = [
+        _serve(source, "add", 4341, env),
+        _serve(source, "on_event", 4347, env),
+        _serve(source, "dies", 4348, env),
+    ]
     try:
         with CloudFunctionsAdmin(port=4342) as stand_in:
             for server in servers:
@@ -81,6 +95,7 @@ def admin(prefect_api_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
             stand_in.add(PROJECT, REGION, "add", servers[0].url)
             event_type = "google.cloud.pubsub.topic.v1.messagePublished"
             stand_in.add(PROJECT, REGION, "on_event", servers[1].url, event_type=event_type)
+            stand_in.add(PROJECT, REGION, "dies", servers[2].url)
             yield stand_in
     finally:
         for server in servers:
@@ -121,6 +136,17 @@ def test_cloud_event_function_gets_the_run_as_a_cloudevent(
     assert final.state_name == "Completed", final.state
     assert task_states(client, run.id) == ["Completed"]
     assert "event for 4" in log_messages(client, run.id)
+
+
+def test_function_that_dies_mid_run_crashes_it(pool: Deployments, client: Client) -> None:
+    deployment = pool.deploy(f"gcf-worker-dies-{SUFFIX}", {"function_name": "dies"})
+    run = client.deployments.create_flow_run(deployment)
+    final = pool.wait_final(run.id)
+    assert final.state_name == "Crashed", final.state
+    message = str(final.state.message if final.state else "")
+    assert "ended before the flow run reported a final state" in message
+    assert "the connection failed" in message
+    assert history(client, run.id) == ["Scheduled", "Pending", "Running", "Crashed"]
 
 
 def test_url_is_resolved_once_per_function(admin: CloudFunctionsAdmin, pool: Deployments) -> None:
@@ -165,13 +191,13 @@ def test_bad_input_is_a_typed_error_naming_the_fix(
             dispatcher.submit(pool.request(), {**base, **change})
     admin.token = "the-right-token"  # the API now wants a bearer token; anonymous has none
     try:
-        with pytest.raises(DispatchAuthError, match="refused to read"):
+        with pytest.raises(DispatchAuthError, match="could not read Cloud Function"):
             dispatcher.submit(pool.request(), {**base, "function_name": "on_event"})
     finally:
         admin.token = None
     admin.functions[f"projects/{PROJECT}/locations/{REGION}/functions/gone"] = {
         **admin.functions[f"projects/{PROJECT}/locations/{REGION}/functions/add"],
-        "url": "http://127.0.0.1:4348",  # deployed, but nothing listens there
+        "url": "http://127.0.0.1:4349",  # deployed, but nothing listens there
     }
     with pytest.raises(InvocationError, match="could not call Cloud Function"):
         dispatcher.submit(pool.request(), {**base, "function_name": "gone"})
