@@ -25,7 +25,8 @@ Isolation, for runs that write the same key at the same time:
   conditional write is the lock: it is taken and released in the one request, so no lock
   is held while the function runs and overlapping runs may each execute it (each keeps its
   own value; the store keeps the first). An expired or unreadable record, ``refresh_cache``
-  and an explicit ``isolation_level="READ_COMMITTED"`` replace the record instead.
+  and an explicit ``isolation_level="READ_COMMITTED"`` replace the record instead, and so
+  does a local file system without hard links.
 - GCS, Azure Blob and other blocks: READ_COMMITTED, Prefect's default. Writes replace the
   whole object (readers never see a part of one); the last writer wins. A policy asking
   for SERIALIZABLE there is logged once and runs READ_COMMITTED.
@@ -168,6 +169,8 @@ class FolderStorage(RecordStorage):
             os.link(scratch, target)  # fails if the target exists: an exclusive, whole create
         except FileExistsError:
             return False
+        except OSError:  # no hard links on this file system: replace (READ_COMMITTED)
+            os.replace(scratch, target)
         finally:
             with contextlib.suppress(OSError):
                 scratch.unlink(missing_ok=True)

@@ -48,6 +48,7 @@ __all__ = [
     "ResultWriteError",
     "UnknownSerializerError",
     "default_serializer",
+    "flow_persists",
     "flow_result_data",
     "is_expired",
     "load_value",
@@ -269,6 +270,14 @@ def load_value(metadata: dict[str, Any], result: str, where: str) -> Any:
     )
 
 
+def flow_persists(options: dict[str, Any]) -> bool:
+    """A flow's ``persist_result``; unset, True when it has ``result_storage`` or a serializer."""
+    persist = options.get("persist_result")
+    if persist is not None:
+        return bool(persist)
+    return options.get("result_storage") is not None or options.get("result_serializer") is not None
+
+
 def flow_result_data(engine: Any, state: Any) -> dict[str, Any] | None:
     """The ``data`` a flow's final state carries, as Prefect's engine sets it.
 
@@ -282,7 +291,7 @@ def flow_result_data(engine: Any, state: Any) -> dict[str, Any] | None:
     flow = engine.flow
     spec = flow.options.get("result_storage")
     failed = state.is_failed() and state.name == "Failed" and isinstance(state._data, Exception)
-    persisted = state.is_completed() and flow.options.get("persist_result")
+    persisted = state.is_completed() and flow_persists(flow.options)
     if not engine.settings.reporting or not (failed or persisted):
         return None
     if spec is None and not storage_configured():

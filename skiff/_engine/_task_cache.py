@@ -44,7 +44,7 @@ def persists(engine: TaskRunEngine) -> bool:
     if task.persist_result is not None:
         return bool(task.persist_result)
     flow = engine.flow
-    return bool(flow is not None and flow.flow.options.get("persist_result"))
+    return flow is not None and _results.flow_persists(flow.flow.options)
 
 
 def _option(engine: TaskRunEngine, name: str) -> Any:

@@ -124,3 +124,22 @@ def test_the_servers_default_storage_is_used_when_none_is_set(
     assert record["metadata"]["storage_key"] == "by-default"
     assert record["metadata"]["storage_block_id"] == str(server_default._block_document_id)
     assert not (tmp_path / "home" / "storage").exists()
+
+
+def test_a_flow_with_result_storage_persists_itself_and_its_tasks(
+    api_env: str, tmp_path: Path
+) -> None:
+    @task
+    def plain(x: int) -> int:
+        return x + 1
+
+    @flow(result_storage=str(tmp_path))  # persist_result unset: True, as in Prefect
+    def stored() -> int:
+        return plain(1)
+
+    state = stored(return_state=True)
+    assert state.result() == 2
+    records = [json.loads(p.read_bytes()) for p in tmp_path.iterdir()]
+    # The task's (keyed by the default policy) and the flow's (a random key).
+    assert sorted(json.loads(r["result"]) for r in records) == [2, 2]
+    assert {r["metadata"]["serializer"]["type"] for r in records} == {"json"}
