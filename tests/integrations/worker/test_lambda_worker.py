@@ -58,6 +58,13 @@ APP = textwrap.dedent(
         raise ValueError("boom from the function")
 
 
+    @lambda_flow(name="worker-app")
+    def dies(event, context):
+        import os
+
+        os._exit(3)  # after RUNNING: the runtime process dies mid-flow
+
+
     def slow(event, context):
         time.sleep(3)  # a cold start that outlasts the user's patience
     """
@@ -66,7 +73,7 @@ APP = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def emulator(prefect_api_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The functions: ok, many, boom, slow, and broken (its module fails to import)."""
+    """The functions: ok, many, boom, slow, dies, and broken (its module fails to import)."""
     root: Path = tmp_path_factory.mktemp("worker_app")
     (root / "app.py").write_text(APP)
     (root / "broken.py").write_text("raise ImportError('no such module in this function')\n")
@@ -78,6 +85,7 @@ def emulator(prefect_api_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
             ("many", "app.handler"),
             ("boom", "app.boom"),
             ("slow", "app.slow"),
+            ("dies", "app.dies"),
             ("broken", "broken.handler"),
         ]
     ]
@@ -230,6 +238,9 @@ def test_failing_unstarted_and_cancelled_runs(client: Client, lambda_env: str) -
     with WorkerThread(pool, lambda_env):
         failing = run_from(client, deploy(pool, "boom"))
         never = run_from(client, deploy(pool, "broken", job_variables={"start_timeout": 2}))
+        died = run_from(
+            client, deploy(pool, "dies", job_variables={"invocation_type": "RequestResponse"})
+        )
         pending = run_from(client, deploy(pool, "slow"))
         deadline = time.monotonic() + 20
         while client.request("GET", f"/flow_runs/{pending}").json()["state_type"] != "PENDING":
@@ -240,11 +251,17 @@ def test_failing_unstarted_and_cancelled_runs(client: Client, lambda_env: str) -
             f"/flow_runs/{pending}/set_state",
             json={"state": {"type": "CANCELLING", "name": "Cancelling"}},
         )
-        runs = wait_final(client, [failing, never, pending])
+        runs = wait_final(client, [failing, never, died, pending])
     assert runs[failing]["state_type"] == "FAILED"
     assert "boom from the function" in runs[failing]["state"]["message"]
     assert runs[never]["state_type"] == "CRASHED"
     assert "did not report the flow run RUNNING within 2 s" in runs[never]["state"]["message"]
+    assert runs[died]["state_type"] == "CRASHED", runs[died]["state"]
+    assert (
+        "ended with an error before the flow run finished: Runtime.ExitError"
+        in (runs[died]["state"]["message"])
+    )
+    assert runs[died]["infrastructure_pid"] == f"dies::{died}"
     assert runs[pending]["state_type"] == "CANCELLED"
     assert (
         "Cancelled by the worker before the function started" in (runs[pending]["state"]["message"])
@@ -374,3 +391,70 @@ def test_job_variables_of_the_wrong_type_name_the_variable() -> None:
         check_variables(template, {"function_name": "f", "invocation_type": "Async"})
     with pytest.raises(JobVariablesError, match="'function_name' is required"):
         check_variables(template, {"qualifier": "live"})
+
+
+CLI_APP = textwrap.dedent(
+    """
+    from skiff.adapters.aws_lambda import lambda_flow
+
+
+    @lambda_flow(name="worker-cli-app")
+    def handler(event, context):
+        return "ok"
+    """
+)
+
+
+def test_the_cli_deploys_and_names_the_fix(
+    client: Client, lambda_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import subprocess
+    import sys
+
+    from skiff.cli import main
+
+    pool = pool_name()
+    asyncio.run(Worker(pool, "lambda", api_url=lambda_env).setup())
+    app = tmp_path / "cli_app.py"
+    app.write_text(CLI_APP)
+    common = [f"{app}:handler", "--pool", pool, "--api-url", lambda_env]
+    assert (
+        main(
+            [
+                "deploy",
+                *common,
+                "--name",
+                "hourly",
+                "--interval",
+                "3600",
+                "--job-variable",
+                "function_name=ok",
+                "--job-variable",
+                "timeout=30",
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert printed.startswith("deployment worker-cli-app/hourly: ")
+    deployment = client.request("GET", f"/deployments/{printed.split(': ')[1].strip()}").json()
+    assert deployment["job_variables"] == {"function_name": "ok", "timeout": 30}
+    assert deployment["schedules"][0]["schedule"]["interval"] == 3600
+    assert deployment["work_pool_name"] == pool
+    assert main(["deploy", *common, "--name", "x", "--job-variable", "functon_name=ok"]) == 1
+    assert "did you mean 'function_name'?" in capsys.readouterr().err
+    client.request(
+        "POST",
+        "/work_pools/",
+        json={"name": f"{pool}-p", "type": "process", "base_job_template": {}},
+    )
+    argv = ["worker", "start", "--pool", f"{pool}-p", "--type", "lambda", "--api-url", lambda_env]
+    assert main(argv) == 1
+    assert "has type 'process', not 'lambda'" in capsys.readouterr().err
+    help_text = subprocess.run(
+        [sys.executable, "-m", "skiff", "worker", "start", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "--type {lambda,cloud-functions,azure-functions}" in help_text
