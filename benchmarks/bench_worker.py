@@ -10,8 +10,9 @@
    ``prefect worker start --type process`` (its default 10 s polling; a subprocess per
    run) on the same server, in the same process run.
 2. Exactly once: ``--exactly-once`` runs created due at once, two skiff workers on the pool;
-   every run must end Completed with one PENDING and one RUNNING, and the function must
-   have been invoked that many times.
+   every run must end Completed, RUNNING exactly once, and the function must have been
+   invoked that many times (a stale poll's PENDING over a finished run is undone by the
+   worker; the count of those is shown).
 
 Without ``--api-url`` a Prefect server is started on port 4335 and stopped afterwards.
 Ports: the Lambda emulator on 4332.
@@ -186,18 +187,20 @@ async def _skiff_side(api_url: str, app_dir: str, runs: int, exactly_once: int) 
             for w in workers:
                 w.stop()
             await asyncio.gather(*tasks)
-            doubles = 0
+            doubles = undone = 0
             for run_id in run_ids:
                 reply = await client.request(
                     "GET", "/flow_run_states/", params={"flow_run_id": run_id}
                 )
                 types = [s["type"] for s in reply.json()]
-                doubles += types.count("RUNNING") != 1 or types.count("PENDING") != 1
+                doubles += types.count("RUNNING") != 1
+                undone += types.count("PENDING") - 1
             result["once"] = {
                 "runs": len(run_ids),
                 "completed": sum(r["state_type"] == "COMPLETED" for r in runs_now),
                 "invocations": len(emu.invocations("bench")) - before,
                 "runs_started_other_than_once": doubles,
+                "stale_locks_undone": undone,
                 "seconds": elapsed,
             }
     return result
@@ -289,8 +292,9 @@ def main() -> None:
     once = skiff_result["once"]
     print(
         f"exactly once: {once['runs']} runs, two skiff workers: {once['completed']} Completed, "
-        f"{once['invocations']} invocations, {once['runs_started_other_than_once']} runs with "
-        f"other than one PENDING and one RUNNING, in {once['seconds']:.1f} s"
+        f"{once['invocations']} invocations, {once['runs_started_other_than_once']} runs not "
+        f"RUNNING exactly once, {once['stale_locks_undone']} stale Pending locks undone, in "
+        f"{once['seconds']:.1f} s"
     )
 
 
