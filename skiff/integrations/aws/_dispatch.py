@@ -294,7 +294,7 @@ def _client_error(exc: Any, where: str, region: str) -> DispatchError:
             f"AWS refused the credentials invoking Lambda function {where!r} ({code}: "
             f"{message[:200]}); fix the 'aws_credentials' block or the worker's AWS settings"
         )
-    if code == "RequestEntityTooLargeException":
+    if code in ("RequestTooLargeException", "RequestEntityTooLargeException"):
         return PayloadTooLargeError(
             f"Lambda refused the payload for {where!r} as too large ({message}); shrink the "
             "'payload' job variable"

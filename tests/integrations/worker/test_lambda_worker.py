@@ -459,3 +459,21 @@ def test_the_cli_deploys_and_names_the_fix(
         check=True,
     ).stdout
     assert "--type {lambda,cloud-functions,azure-functions}" in help_text
+
+
+def test_the_emulator_refuses_event_payloads_over_256_kb(emulator: str) -> None:
+    import boto3
+
+    lam = boto3.client(
+        "lambda",
+        endpoint_url=emulator,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    big = ('{"blob": "' + "x" * (256 * 1024) + '"}').encode()
+    with pytest.raises(lam.exceptions.RequestTooLargeException, match="262144 bytes"):
+        lam.invoke(FunctionName="ok", InvocationType="Event", Payload=big)
+    queued = lam.invoke(FunctionName="ok", InvocationType="Event", Payload=b'{"x": 1}')
+    assert queued["StatusCode"] == 202
+    assert lam.invoke(FunctionName="ok", InvocationType="DryRun")["StatusCode"] == 204

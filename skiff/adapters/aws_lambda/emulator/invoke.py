@@ -328,7 +328,7 @@ class InvokeAPIServer(Server):
         if len(body) > limit:
             return _api_error(
                 413,
-                "RequestEntityTooLargeException",
+                "RequestTooLargeException",
                 f"{len(body)} byte payload is too large for the {kind} invocation type "
                 f"(limit {limit} bytes)",
             )
