@@ -119,7 +119,7 @@ class AzureFunctionsDispatcher(Dispatcher):
             },
             "start_timeout": dict(COMMON_VARIABLES["start_timeout"]),
         },
-        "required": ["app_name", "function_name"],
+        "required": ["function_name"],  # app_name is usually the pool's default
         "definitions": block_definitions(AzureBlobStorageCredentials),
     }
 

@@ -127,8 +127,11 @@ def pool(host: HttpHost, deployments: Deployments) -> Deployments:
 def test_http_trigger_runs_the_deployment_to_completed(
     pool: Deployments, host: HttpHost, client: Client
 ) -> None:
+    # Deployed as from a CI script: the flow's own deploy(), the code staying in the app.
     variables = {"function_name": "add", "route": "runs/add", "function_key": KEY}
-    deployment = pool.deploy(f"az-worker-{SUFFIX}", variables)
+    deployment = add.deploy(
+        f"adder-{SUFFIX}", work_pool_name=pool.pool, job_variables=variables, api_url=pool.api_url
+    )
     run = client.deployments.create_flow_run(deployment, parameters={"a": 5, "b": 1})
     final = pool.wait_final(run.id)
     assert final.state_name == "Completed", final.state
