@@ -59,6 +59,7 @@ Registering: :data:`DISPATCHERS` maps each pool type to ``"module:Class"`` and
 
 from __future__ import annotations
 
+import abc
 import enum
 import importlib
 from collections.abc import Mapping
@@ -148,16 +149,16 @@ class DispatchRequest:
     env: Mapping[str, str] = field(default_factory=dict)
 
 
-class Dispatcher:
+class Dispatcher(abc.ABC):
     """Base of the per-cloud dispatchers (see the module docs for the contract)."""
 
     type: ClassVar[str]
     extra: ClassVar[str]
     variables: ClassVar[Mapping[str, Any]]
 
+    @abc.abstractmethod
     def submit(self, request: DispatchRequest, config: Mapping[str, Any]) -> str:
         """Start the function for ``request``; the infrastructure pid once it is accepted."""
-        raise NotImplementedError
 
     def observe(self, infrastructure_pid: str, config: Mapping[str, Any]) -> Liveness:
         """Whether the invocation still runs; ``UNKNOWN`` unless the cloud can tell."""
@@ -173,7 +174,7 @@ class Dispatcher:
         """Stop the invocation; False when the cloud cannot stop one invocation."""
         return False
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional: most dispatchers hold nothing to close)
         """Release the SDK clients (the worker calls it once, when it stops)."""
 
 

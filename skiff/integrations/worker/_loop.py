@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from skiff._exceptions import APIError, NotFoundError
+from skiff._exceptions import APIError, ConflictError, NotFoundError
 from skiff.client import AsyncClient
 from skiff.integrations.worker._dispatch import (
     Dispatcher,
@@ -123,9 +123,7 @@ class Worker:
             try:
                 pool = (await self.client.request("POST", "/work_pools/", json=body)).json()
                 logger.info("created work pool %r of type %r", self.pool, self.pool_type)
-            except APIError as exc:
-                if getattr(exc, "status_code", None) != 409:
-                    raise
+            except ConflictError:  # another worker created it meanwhile
                 pool = (await self.client.request("GET", f"/work_pools/{self.pool}")).json()
         if pool.get("type") != self.pool_type:
             raise PoolTypeMismatchError(
