@@ -65,6 +65,10 @@ The tree::
     │   ├── StorageAuthError            credentials missing, or refused by the service
     │   ├── BucketNotFoundError         no bucket or container of that name
     │   └── ObjectNotFoundError         nothing is stored at the path (a cache miss)
+    ├── SecretError                 reading, writing or deleting a secret block's secret
+    │   │                           failed (names the secret and the fix)   [integrations]
+    │   ├── SecretAuthError             credentials missing, or refused by the service
+    │   └── SecretNotFoundError         no secret (or version) of that name
     ├── ResultStorageError          a ``result_storage`` slug loads no storage block   [results]
     ├── ResultRecordError           a result record could not be written or read   [results]
     │   ├── ResultWriteError            not persisted: the value did not serialize, or the
@@ -95,8 +99,8 @@ The tree::
 ``AcquireConcurrencySlotTimeoutError`` are also ``TimeoutError``s; ``ConfigurationError``,
 ``ValidationError``, ``CacheKeyError``, ``VariableAlreadyExistsError`` and
 ``StoragePathError`` and ``CorruptRecordError`` are ``ValueError``s; ``MissingExtraError`` is an ``ImportError``;
-``BlockNotFoundError``, ``UnknownBlockTypeError``, ``BucketNotFoundError`` and
-``ObjectNotFoundError`` are ``LookupError``s. Outside the tree, on purpose:
+``BlockNotFoundError``, ``UnknownBlockTypeError``, ``BucketNotFoundError``,
+``ObjectNotFoundError`` and ``SecretNotFoundError`` are ``LookupError``s. Outside the tree, on purpose:
 ``skiff.concurrency.asyncio.ConcurrencyLeaseLostError`` is an ``asyncio.CancelledError``
 (as Prefect's), so an ``except Exception`` in the body cannot swallow it.
 """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -11,7 +12,7 @@ import boto3
 import httpx
 import pytest
 
-from skiff import ValidationError
+from skiff import MissingExtraError, ValidationError
 from skiff.blocks import (
     AwsCredentials,
     AwsSecret,
@@ -171,3 +172,17 @@ def test_schema_documents_and_values_cross_with_prefect_aws(
         ]
     assert docs[0]["block_schema_id"] == docs[1]["block_schema_id"]  # one schema row
     assert docs[0]["data"]["aws_credentials"]["aws_secret_access_key"] == "********"
+
+
+@pytest.mark.parametrize("action", ["read", "write", "delete"])
+def test_a_missing_sdk_names_the_extra(action: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = AwsSecret(aws_credentials=AwsCredentials(), secret_name="s")  # building needs none
+    for module in ("boto3", "botocore"):
+        monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(MissingExtraError, match=r"pip install 'skiff\[aws\]'"):
+        if action == "read":
+            secret.read_secret()
+        elif action == "write":
+            secret.write_secret(b"x")
+        else:
+            secret.delete_secret()

@@ -15,7 +15,6 @@ import pydantic
 from pydantic import Field, field_serializer, field_validator
 
 from skiff._exceptions import MissingExtraError
-from skiff.blocks._aws import AwsCredentials
 from skiff.integrations._storage import (
     STORAGE_CAPABILITIES,
     BucketNotFoundError,
@@ -28,7 +27,7 @@ from skiff.integrations._storage import (
     refuse_parent_refs,
     tag_with_slug,
 )
-from skiff.integrations.aws.credentials import MinIOCredentials
+from skiff.integrations.aws.credentials import AwsCredentials, MinIOCredentials
 
 __all__ = ["S3Bucket"]
 

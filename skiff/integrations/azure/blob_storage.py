@@ -16,7 +16,6 @@ from typing import Any, Optional
 from pydantic import Field, field_serializer
 
 from skiff._exceptions import MissingExtraError
-from skiff.blocks._azure import AzureBlobStorageCredentials
 from skiff.integrations._storage import (
     STORAGE_CAPABILITIES,
     BucketNotFoundError,
@@ -28,6 +27,7 @@ from skiff.integrations._storage import (
     join_under,
     tag_with_slug,
 )
+from skiff.integrations.azure.credentials import AzureBlobStorageCredentials
 
 __all__ = ["AzureBlobStorageContainer"]
 

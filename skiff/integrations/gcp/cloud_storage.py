@@ -18,7 +18,6 @@ from typing import Any
 from pydantic import Field, field_serializer, field_validator
 
 from skiff._exceptions import MissingExtraError
-from skiff.blocks._gcp import GcpCredentials
 from skiff.integrations._storage import (
     STORAGE_CAPABILITIES,
     BucketNotFoundError,
@@ -32,6 +31,7 @@ from skiff.integrations._storage import (
     refuse_parent_refs,
     tag_with_slug,
 )
+from skiff.integrations.gcp.credentials import GcpCredentials
 
 __all__ = ["GcsBucket"]
 
