@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import textwrap
 import threading
 import time
@@ -59,6 +60,11 @@ APP = textwrap.dedent(
 
 
     @lambda_flow(name="worker-app")
+    def steady(event, context):
+        time.sleep(1)
+
+
+    @lambda_flow(name="worker-app")
     def dies(event, context):
         import os
 
@@ -73,7 +79,7 @@ APP = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def emulator(prefect_api_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The functions: ok, many, boom, slow, dies, and broken (its module fails to import)."""
+    """The functions (ok, many, boom, slow, dies, steady) and broken (its import fails)."""
     root: Path = tmp_path_factory.mktemp("worker_app")
     (root / "app.py").write_text(APP)
     (root / "broken.py").write_text("raise ImportError('no such module in this function')\n")
@@ -83,9 +89,11 @@ def emulator(prefect_api_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
         for name, handler in [
             ("ok", "app.handler"),
             ("many", "app.handler"),
+            ("many2", "app.handler"),
             ("boom", "app.boom"),
             ("slow", "app.slow"),
             ("dies", "app.dies"),
+            ("steady", "app.steady"),
             ("broken", "broken.handler"),
         ]
     ]
@@ -193,14 +201,14 @@ def test_api_and_scheduled_runs_reach_the_function(client: Client, lambda_env: s
     pool = pool_name()
     with WorkerThread(pool, lambda_env):
         by_api = run_from(client, deploy(pool, "ok"), job_variables={"timeout": 30})
-        scheduled = deploy(
-            pool,
-            "ok",
-            interval=3600,
-            anchor_date=dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1),
-        )
+        anchor = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)
+        scheduled = deploy(pool, "ok", interval=3600, anchor_date=anchor)
         # What the server's scheduler does every minute, now: the schedule's first run.
-        client.request("POST", f"/deployments/{scheduled}/schedule", json={"max_runs": 1})
+        client.request(
+            "POST",
+            f"/deployments/{scheduled}/schedule",
+            json={"start_time": anchor.isoformat(), "max_runs": 1},
+        )
         from_schedule = [
             str(r["id"])
             for r in client.request(
@@ -272,18 +280,21 @@ def test_failing_unstarted_and_cancelled_runs(client: Client, lambda_env: str) -
 def test_two_workers_start_each_run_once(client: Client, lambda_env: str) -> None:
     pool = pool_name()
     asyncio.run(Worker(pool, "lambda", api_url=lambda_env).setup())
-    deployment = deploy(pool, "many")
-    before = invocations("many")
+    functions = ["many", "many2"]  # two functions, so the runs go two at a time
+    deployments = [deploy(pool, function) for function in functions]
+    before = sum(invocations(f) for f in functions)
     # All due at once: both workers' first polls see all of them.
     with ThreadPoolExecutor(4) as threads:
-        run_ids = list(threads.map(lambda _: run_from(client, deployment), range(20)))
+        run_ids = list(threads.map(lambda i: run_from(client, deployments[i % 2]), range(20)))
     with WorkerThread(pool, lambda_env), WorkerThread(pool, lambda_env):
         runs = wait_final(client, run_ids, timeout=60)
         deadline = time.monotonic() + 10
-        while invocations("many") - before < 20 and time.monotonic() < deadline:
+        while sum(invocations(f) for f in functions) - before < 20:
+            if time.monotonic() > deadline:
+                break
             time.sleep(0.2)  # a phase ends just after the run's final state lands
         time.sleep(0.5)
-        invoked = invocations("many") - before
+        invoked = sum(invocations(f) for f in functions) - before
     assert [r["state_type"] for r in runs.values()].count("COMPLETED") == 20
     for run_id in run_ids:
         history = states_of(client, run_id)
@@ -364,7 +375,7 @@ def test_the_worker_rides_out_a_server_outage(client: Client, lambda_env: str) -
             deployment = deploy(pool, "ok")
             proxy.refuse()
             run_ids = [run_from(client, deployment) for _ in range(3)]
-            time.sleep(3)  # polls fail meanwhile
+            time.sleep(2)  # polls fail meanwhile
             assert {r["state_type"] for r in read_runs(client, run_ids)} == {"SCHEDULED"}
             proxy.accept()
             runs = wait_final(client, run_ids)
@@ -477,3 +488,22 @@ def test_the_emulator_refuses_event_payloads_over_256_kb(emulator: str) -> None:
     queued = lam.invoke(FunctionName="ok", InvocationType="Event", Payload=b'{"x": 1}')
     assert queued["StatusCode"] == 202
     assert lam.invoke(FunctionName="ok", InvocationType="DryRun")["StatusCode"] == 204
+
+
+def test_the_pools_concurrency_limit_holds(client: Client, lambda_env: str) -> None:
+    pool = pool_name()
+    asyncio.run(Worker(pool, "lambda", api_url=lambda_env).setup())
+    client.request("PATCH", f"/work_pools/{pool}", json={"concurrency_limit": 1})
+    deployment = deploy(pool, "steady")
+    run_ids = [run_from(client, deployment) for _ in range(3)]
+    with WorkerThread(pool, lambda_env):
+        runs = wait_final(client, run_ids)
+    assert [r["state_type"] for r in runs.values()] == ["COMPLETED"] * 3
+    spans = []
+    for run_id in run_ids:
+        states = client.request("GET", "/flow_run_states/", params={"flow_run_id": run_id}).json()
+        stamps = {s["type"]: dt.datetime.fromisoformat(s["timestamp"]) for s in states}
+        spans.append((stamps["PENDING"], stamps["COMPLETED"]))
+    spans.sort()
+    for (_, ended), (started, _) in itertools.pairwise(spans):
+        assert started >= ended, spans  # one run Pending or Running at a time
