@@ -37,16 +37,14 @@ from skiff.integrations.azure.credentials import AzureBlobStorageCredentials
 from skiff.integrations.worker._dispatch import (
     COMMON_VARIABLES,
     DispatchAuthError,
-    Dispatcher,
     DispatchError,
     DispatchRequest,
     FunctionNotFoundError,
     InvocationError,
     JobVariablesError,
-    Liveness,
     block_definitions,
 )
-from skiff.integrations.worker._http_call import HttpCalls
+from skiff.integrations.worker._http_call import HttpDispatcher
 
 __all__ = ["AzureFunctionsDispatcher", "encode_queue_message"]
 
@@ -59,7 +57,7 @@ def encode_queue_message(payload: Mapping[str, Any]) -> str:
     return base64.b64encode(json.dumps(dict(payload)).encode()).decode()
 
 
-class AzureFunctionsDispatcher(Dispatcher):
+class AzureFunctionsDispatcher(HttpDispatcher):
     """Starts flow runs in Azure Functions through an HTTP trigger or a storage queue."""
 
     type: ClassVar[str] = "azure-functions"
@@ -125,7 +123,7 @@ class AzureFunctionsDispatcher(Dispatcher):
 
     def __init__(self) -> None:
         """No Azure SDK is imported until the first queue :meth:`submit`."""
-        self._calls = HttpCalls()
+        super().__init__()
         self._lock = threading.Lock()
         self._queues: dict[tuple[str, str], Any] = {}
 
@@ -139,17 +137,9 @@ class AzureFunctionsDispatcher(Dispatcher):
             raise JobVariablesError(f"trigger={trigger!r}: use http or queue")
         return self._call(app, function, request, config)
 
-    def observe(self, infrastructure_pid: str, config: Mapping[str, Any]) -> Liveness:
-        """An HTTP call: ALIVE while open, GONE once ended; a queue message: UNKNOWN."""
-        return self._calls.liveness(infrastructure_pid)
-
-    def gone_message(self, infrastructure_pid: str) -> str:
-        """How the call ended, for the Crashed state of a run it left unfinished."""
-        return self._calls.gone_message(infrastructure_pid)
-
     def close(self) -> None:
         """Close the HTTP connections and the queue clients."""
-        self._calls.close()
+        super().close()
         with self._lock:
             queues, self._queues = list(self._queues.values()), {}
         for queue in queues:
@@ -167,7 +157,7 @@ class AzureFunctionsDispatcher(Dispatcher):
         key = config.get("function_key")
         if key:
             headers["x-functions-key"] = str(key)
-        http = self._calls.build(
+        http = self.calls.build(
             "POST",
             url,
             timeout=float(config.get("timeout") or _HTTP_TIMEOUT),
@@ -199,7 +189,7 @@ class AzureFunctionsDispatcher(Dispatcher):
             )
 
         pid = f"{name}::{request_id}"
-        self._calls.start(pid, http, refused=refused, unreachable=unreachable)
+        self.calls.start(pid, http, refused=refused, unreachable=unreachable)
         return pid
 
     # ------------------------------------------------------------------ queue trigger

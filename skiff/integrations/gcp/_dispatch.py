@@ -36,16 +36,14 @@ from skiff.integrations.gcp.credentials import GcpCredentials
 from skiff.integrations.worker._dispatch import (
     COMMON_VARIABLES,
     DispatchAuthError,
-    Dispatcher,
     DispatchError,
     DispatchRequest,
     FunctionNotFoundError,
     InvocationError,
     JobVariablesError,
-    Liveness,
     block_definitions,
 )
-from skiff.integrations.worker._http_call import HttpCalls
+from skiff.integrations.worker._http_call import HttpDispatcher
 
 __all__ = ["CloudFunctionsDispatcher"]
 
@@ -60,7 +58,7 @@ class _Function(NamedTuple):
     event_type: str  # "" for an HTTP function
 
 
-class CloudFunctionsDispatcher(Dispatcher):
+class CloudFunctionsDispatcher(HttpDispatcher):
     """Starts flow runs in Cloud Functions (2nd gen) through their HTTP endpoint."""
 
     type: ClassVar[str] = "cloud-functions"
@@ -135,7 +133,7 @@ class CloudFunctionsDispatcher(Dispatcher):
 
     def __init__(self) -> None:
         """No Google SDK is imported until the first :meth:`submit`."""
-        self._calls = HttpCalls()
+        super().__init__()
         self._lock = threading.Lock()
         self._functions: dict[tuple[str, str], _Function] = {}
         self._tokens: dict[str, tuple[str, float]] = {}
@@ -164,7 +162,7 @@ class CloudFunctionsDispatcher(Dispatcher):
             )
         headers["Content-Type"] = "application/json"
         pid = f"{name}::{execution_id}"
-        http = self._calls.build(
+        http = self.calls.build(
             "POST",
             function.url,
             timeout=float(config.get("timeout") or 3600),
@@ -198,20 +196,8 @@ class CloudFunctionsDispatcher(Dispatcher):
                 f"({type(exc).__name__}: {exc}); check that the worker can reach it"
             )
 
-        self._calls.start(pid, http, refused=refused, unreachable=unreachable)
+        self.calls.start(pid, http, refused=refused, unreachable=unreachable)
         return pid
-
-    def observe(self, infrastructure_pid: str, config: Mapping[str, Any]) -> Liveness:
-        """ALIVE while the HTTP call is open, GONE once it ended (see :meth:`gone_message`)."""
-        return self._calls.liveness(infrastructure_pid)
-
-    def gone_message(self, infrastructure_pid: str) -> str:
-        """How the call ended, for the Crashed state of a run it left unfinished."""
-        return self._calls.gone_message(infrastructure_pid)
-
-    def close(self) -> None:
-        """Close the connections; calls still open end."""
-        self._calls.close()
 
     # ------------------------------------------------------------------ the function's URL
     def _resolve(self, name: str, config: Mapping[str, Any]) -> _Function:

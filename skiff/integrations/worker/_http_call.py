@@ -19,9 +19,14 @@ from typing import Any
 
 import httpx
 
-from skiff.integrations.worker._dispatch import DispatchError, InvocationError, Liveness
+from skiff.integrations.worker._dispatch import (
+    Dispatcher,
+    DispatchError,
+    InvocationError,
+    Liveness,
+)
 
-__all__ = ["HttpCalls"]
+__all__ = ["HttpCalls", "HttpDispatcher"]
 
 # Long enough for a 4xx from the platform's front end, short enough not to delay the pid.
 ACCEPT_WINDOW = 0.5
@@ -159,3 +164,23 @@ class HttpCalls:
             client, self._client = self._client, None
         if client is not None:
             client.close()
+
+
+class HttpDispatcher(Dispatcher):
+    """A dispatcher whose invocations are HTTP calls held open in :attr:`calls`."""
+
+    def __init__(self) -> None:
+        """No connection is made until the first call."""
+        self.calls = HttpCalls()
+
+    def observe(self, infrastructure_pid: str, config: Mapping[str, Any]) -> Liveness:
+        """ALIVE while the HTTP call is open, GONE once it ended, UNKNOWN if it is not one."""
+        return self.calls.liveness(infrastructure_pid)
+
+    def gone_message(self, infrastructure_pid: str) -> str:
+        """How the call ended, for the Crashed state of a run it left unfinished."""
+        return self.calls.gone_message(infrastructure_pid)
+
+    def close(self) -> None:
+        """Close the connections; calls still open end."""
+        self.calls.close()

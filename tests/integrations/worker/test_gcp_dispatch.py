@@ -168,6 +168,10 @@ def test_misspelled_function_crashes_the_run_naming_it(pool: Deployments, client
     message = str(final.state.message if final.state else "")
     assert f"projects/{PROJECT}/locations/{REGION}/functions/addd does not exist" in message
     assert "function_name" in message
+    # The worker goes on serving the pool.
+    good = pool.deploy(f"gcf-worker-{SUFFIX}", {"function_name": "add"})
+    run = client.deployments.create_flow_run(good, parameters={"a": 1})
+    assert pool.wait_final(run.id).state_name == "Completed"
 
 
 def test_bad_input_is_a_typed_error_naming_the_fix(
