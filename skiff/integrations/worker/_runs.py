@@ -71,6 +71,7 @@ class RunDriver:
         self.default_start_timeout = default_start_timeout
         self.template: Mapping[str, Any] = {}
         self._deployments: dict[str, tuple[float, Mapping[str, Any]]] = {}
+        self._flow_names: dict[str, str | None] = {}
 
     # ------------------------------------------------------------------ states and logs
     async def propose(
@@ -105,24 +106,28 @@ class RunDriver:
         logger.info("flow run %s ran meanwhile (another worker): not started again", run_id)
         return True
 
-    async def log(self, run_id: str, message: str, level: int = logging.INFO) -> None:
-        """A line in the run's logs (as Prefect's worker writes), and in the worker's."""
-        logger.log(level, "flow run %s: %s", run_id, message)
-        entry = {
-            "name": "skiff.worker",
-            "level": level,
-            "message": message,
-            "timestamp": _now(),
-            "flow_run_id": run_id,
-        }
+    async def log(self, run_id: str, *messages: str, level: int = logging.INFO) -> None:
+        """Lines in the run's logs (as Prefect's worker writes), and in the worker's."""
+        entries = []
+        for message in messages:
+            logger.log(level, "flow run %s: %s", run_id, message)
+            entries.append(
+                {
+                    "name": "skiff.worker",
+                    "level": level,
+                    "message": message,
+                    "timestamp": _now(),
+                    "flow_run_id": run_id,
+                }
+            )
         try:
-            await self.client.request("POST", "/logs/", json=[entry])
+            await self.client.request("POST", "/logs/", json=entries)
         except APIError as exc:
             logger.debug("could not write a log line for flow run %s: %s", run_id, exc)
 
     async def crash(self, run_id: str, message: str) -> None:
         """End the run Crashed with ``message`` (not forced: a run that finished stays so)."""
-        await self.log(run_id, f"marking the flow run Crashed: {message}", logging.ERROR)
+        await self.log(run_id, f"marking the flow run Crashed: {message}", level=logging.ERROR)
         try:
             await self.propose(run_id, {"type": "CRASHED", "name": "Crashed", "message": message})
         except APIError as exc:
@@ -162,12 +167,12 @@ class RunDriver:
         except DispatchError as exc:
             await self.crash(run_id, str(exc))
             return None
-        await self.log(run_id, f"Worker {self.worker_name!r} submitting flow run {run_id!r}")
+        submitting = f"Worker {self.worker_name!r} submitting flow run {run_id!r}"
         request = DispatchRequest(
             flow_run_id=run_id,
             flow_run_name=str(run.get("name") or ""),
             deployment_id=str(run["deployment_id"]) if run.get("deployment_id") else None,
-            flow_name=deployment.get("flow_name") or None,
+            flow_name=await self._flow_name(str(run["flow_id"])) if run.get("flow_id") else None,
             payload={"flow_run_id": run_id},
             env={**(config.get("env") or {}), "PREFECT__FLOW_RUN_ID": run_id},
         )
@@ -186,7 +191,8 @@ class RunDriver:
             )
         except APIError as exc:
             logger.error("could not record infrastructure_pid %s on %s: %s", pid, run_id, exc)
-        await self.log(run_id, f"Flow run submitted to {self.dispatcher.type}: {pid}")
+        # Logged after the invocation, in one request: the function need not wait for it.
+        await self.log(run_id, submitting, f"Flow run submitted to {self.dispatcher.type}: {pid}")
         timeout = config.get("start_timeout")
         return Submitted(
             run_id,
@@ -204,6 +210,13 @@ class RunDriver:
         deployment = (await self.client.request("GET", f"/deployments/{deployment_id}")).json()
         self._deployments[deployment_id] = (time.monotonic(), deployment)
         return deployment  # type: ignore[no-any-return]
+
+    async def _flow_name(self, flow_id: str) -> str | None:
+        """The flow's name (read once per flow: names do not change)."""
+        if flow_id not in self._flow_names:
+            flow = (await self.client.request("GET", f"/flows/{flow_id}")).json()
+            self._flow_names[flow_id] = flow.get("name")
+        return self._flow_names[flow_id]
 
     async def configure(
         self, deployment: Mapping[str, Any], run: Mapping[str, Any]
