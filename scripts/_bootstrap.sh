@@ -23,6 +23,6 @@ elif [ "$(cat "$AZURITE_DIR/.skiff-azurite" 2>/dev/null)" != "$AZURITE_VERSION" 
     || [ ! -x "$AZURITE_DIR/node_modules/.bin/azurite-blob" ]; then
   echo "[bootstrap] installing azurite $AZURITE_VERSION from npm into .cache/npm (once)" >&2
   mkdir -p "$AZURITE_DIR"
-  npm install --prefix "$AZURITE_DIR" --no-audit --no-fund --silent --no-save "azurite@$AZURITE_VERSION" >/dev/null
+  npm install --prefix "$AZURITE_DIR" --no-audit --no-fund --loglevel=error --no-save "azurite@$AZURITE_VERSION" >/dev/null
   echo "$AZURITE_VERSION" >"$AZURITE_DIR/.skiff-azurite"
 fi

@@ -158,6 +158,18 @@ def container(azurite: str) -> str:
     return container_name
 
 
+def moto_credentials(endpoint: str, **extra: Any) -> Any:
+    """``AwsCredentials`` for moto at ``endpoint``; ``extra`` goes to the client parameters."""
+    from skiff.blocks import AwsCredentials
+
+    return AwsCredentials(
+        aws_access_key_id="moto-key",
+        aws_secret_access_key="moto-secret-value",
+        region_name="us-east-1",
+        aws_client_parameters={"endpoint_url": endpoint, **extra},
+    )
+
+
 @pytest.fixture
 def aws_env(moto_s3: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """Fake credentials in the environment and no AWS config files; returns moto's URL."""

@@ -70,7 +70,7 @@ def _skiff_side(storage: Any, persist_flow: bool) -> tuple[dict[str, Any], str]:
     return value, run_id
 
 
-def _read_back(storage: Any, monkeypatch: Any) -> None:
+def _read_back(storage: Any, monkeypatch: Any, write_once: bool = True) -> None:
     def key(ctx: Any, parameters: dict[str, Any]) -> str:
         return "from-prefect-" + parameters["serializer"]
 
@@ -84,8 +84,10 @@ def _read_back(storage: Any, monkeypatch: Any) -> None:
         return state.name, state.result()
 
     assert reader("json") == ("Cached", "HELLO!")
-    # Prefect's default serializer is pickle: read only with the setting.
-    assert reader("pickle") == ("Completed", "skiff ran it")
+    if write_once:
+        # Prefect's default serializer is pickle: read only with the setting. (A store that
+        # replaces records would then hold skiff's run's, as Prefect's run would leave it.)
+        assert reader("pickle") == ("Completed", "skiff ran it")
     monkeypatch.setenv("SKIFF_ALLOW_PICKLE_RESULTS", "1")
     assert reader("pickle") == ("Cached", "PICKLED!")
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from skiff import flow, task
 from skiff.blocks import (
     AzureBlobStorageContainer,
     AzureBlobStorageCredentials,
@@ -23,7 +22,7 @@ from skiff.blocks import (
     GcsBucket,
     WritableFileSystem,
 )
-from tests.integrations.test_results_interop import PREFECT_SIDE, _skiff_side
+from tests.integrations.test_results_interop import PREFECT_SIDE, _read_back, _skiff_side
 
 pytestmark = pytest.mark.server
 
@@ -59,25 +58,7 @@ def _cross(slug: str, prelude: str, run_prefect: Any, monkeypatch: Any) -> None:
     out: Any = run_prefect(script + PREFECT_SIDE.format(flow_run_id=run_id))
     assert (out["name"], out["value"], out["called"]) == ("Cached", value, [])
     assert out["flow"] == [value, run_id]  # the flow's JSON result, via storage_block_id
-    _read_prefects(slug, monkeypatch)
-
-
-def _read_prefects(slug: str, monkeypatch: Any) -> None:
-    def key(ctx: Any, parameters: dict[str, Any]) -> str:
-        return "from-prefect-" + parameters["serializer"]
-
-    @task(cache_key_fn=key, result_storage=slug, persist_result=True)
-    def shout(word: str, serializer: str) -> str:
-        return "skiff ran it"
-
-    @flow
-    def reader(serializer: str) -> tuple[str, Any]:
-        state = shout("hello", serializer, return_state=True)
-        return state.name, state.result()
-
-    assert reader("json") == ("Cached", "HELLO!")
-    monkeypatch.setenv("SKIFF_ALLOW_PICKLE_RESULTS", "1")
-    assert reader("pickle") == ("Cached", "PICKLED!")
+    _read_back(slug, monkeypatch, write_once=False)
 
 
 def test_gcs_records_cross_both_ways(

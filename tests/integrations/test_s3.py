@@ -19,21 +19,12 @@ from skiff.blocks import (
     StorageAuthError,
     StorageError,
 )
-from tests.integrations.conftest import _port
-
-
-def _credentials(endpoint: str, **extra: Any) -> AwsCredentials:
-    return AwsCredentials(
-        aws_access_key_id="moto-key",
-        aws_secret_access_key="moto-secret-value",
-        region_name="us-east-1",
-        aws_client_parameters={"endpoint_url": endpoint, **extra},
-    )
+from tests.integrations.conftest import _port, moto_credentials
 
 
 def test_write_then_read_under_the_folder(aws_env: str, s3_bucket: str) -> None:
     bucket = S3Bucket(
-        bucket_name=s3_bucket, bucket_folder="runs", credentials=_credentials(aws_env)
+        bucket_name=s3_bucket, bucket_folder="runs", credentials=moto_credentials(aws_env)
     )
     assert bucket.write_path("a/result.json", b'{"x": 1}') == "runs/a/result.json"
     assert bucket.read_path("a/result.json") == b'{"x": 1}'
@@ -62,7 +53,9 @@ def test_minio_credentials_sign_for_an_s3_compatible_service(aws_env: str, s3_bu
 
 
 def test_a_missing_object_is_object_not_found(aws_env: str, s3_bucket: str) -> None:
-    bucket = S3Bucket(bucket_name=s3_bucket, bucket_folder="f", credentials=_credentials(aws_env))
+    bucket = S3Bucket(
+        bucket_name=s3_bucket, bucket_folder="f", credentials=moto_credentials(aws_env)
+    )
     with pytest.raises(
         ObjectNotFoundError, match=f"no object 'f/absent' in S3 bucket '{s3_bucket}'"
     ):
@@ -71,7 +64,7 @@ def test_a_missing_object_is_object_not_found(aws_env: str, s3_bucket: str) -> N
 
 @pytest.mark.parametrize("action", ["read", "write"])
 def test_a_missing_bucket_names_the_fix(aws_env: str, action: str) -> None:
-    bucket = S3Bucket(bucket_name="skiff-no-such-bucket", credentials=_credentials(aws_env))
+    bucket = S3Bucket(bucket_name="skiff-no-such-bucket", credentials=moto_credentials(aws_env))
     with pytest.raises(BucketNotFoundError) as caught:
         bucket.read_path("x") if action == "read" else bucket.write_path("x", b"")
     assert "S3 bucket 'skiff-no-such-bucket' does not exist" in str(caught.value)
@@ -82,7 +75,7 @@ def test_a_missing_bucket_names_the_fix(aws_env: str, action: str) -> None:
 def test_wrong_credentials_are_an_auth_error_without_the_secret(
     moto_checking: str, aws_env: str, action: str
 ) -> None:
-    bucket = S3Bucket(bucket_name="any", credentials=_credentials(moto_checking))
+    bucket = S3Bucket(bucket_name="any", credentials=moto_credentials(moto_checking))
     with pytest.raises(StorageAuthError) as caught:
         bucket.read_path("x") if action == "read" else bucket.write_path("x", b"")
     message = str(caught.value)
@@ -103,7 +96,7 @@ def test_no_credentials_anywhere_is_an_auth_error(
 
 def test_an_unreachable_endpoint_is_a_storage_error(aws_env: str) -> None:
     closed = f"http://127.0.0.1:{_port()}"  # free: nothing listens there
-    credentials = _credentials(closed, config={"retries": {"max_attempts": 1}})
+    credentials = moto_credentials(closed, config={"retries": {"max_attempts": 1}})
     with pytest.raises(StorageError, match=r"cannot reach S3 .*endpoint_url"):
         S3Bucket(bucket_name="any", credentials=credentials).read_path("x")
 
@@ -140,7 +133,7 @@ def test_documents_and_objects_cross_between_skiff_and_prefect(
     api_env: str, aws_env: str, s3_bucket: str, name: str, run_prefect: Callable[[str], Any]
 ) -> None:
     ours = S3Bucket(
-        bucket_name=s3_bucket, bucket_folder="skiff-folder", credentials=_credentials(aws_env)
+        bucket_name=s3_bucket, bucket_folder="skiff-folder", credentials=moto_credentials(aws_env)
     )
     ours.save(f"{name}-skiff")
     ours.write_path("from-skiff.json", b"skiff bytes")

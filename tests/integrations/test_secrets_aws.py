@@ -20,16 +20,7 @@ from skiff.blocks import (
     SecretError,
     SecretNotFoundError,
 )
-from tests.integrations.conftest import _port
-
-
-def _credentials(endpoint: str, **extra: Any) -> AwsCredentials:
-    return AwsCredentials(
-        aws_access_key_id="moto-key",
-        aws_secret_access_key="moto-secret-value",
-        region_name="us-east-1",
-        aws_client_parameters={"endpoint_url": endpoint, **extra},
-    )
+from tests.integrations.conftest import _port, moto_credentials
 
 
 @pytest.fixture
@@ -38,7 +29,7 @@ def secret_name() -> str:
 
 
 def test_write_read_and_delete(aws_env: str, secret_name: str) -> None:
-    secret = AwsSecret(aws_credentials=_credentials(aws_env), secret_name=secret_name)
+    secret = AwsSecret(aws_credentials=moto_credentials(aws_env), secret_name=secret_name)
     arn = secret.write_secret(b"first")  # creates it
     assert arn.startswith("arn:aws:secretsmanager:us-east-1:") and secret_name in arn
     assert secret.read_secret() == b"first"
@@ -54,14 +45,14 @@ def test_write_read_and_delete(aws_env: str, secret_name: str) -> None:
 def test_a_string_secret_reads_as_its_utf8(aws_env: str, secret_name: str) -> None:
     client = boto3.client("secretsmanager", endpoint_url=aws_env)
     client.create_secret(Name=secret_name, SecretString="pässword")
-    secret = AwsSecret(aws_credentials=_credentials(aws_env), secret_name=secret_name)
+    secret = AwsSecret(aws_credentials=moto_credentials(aws_env), secret_name=secret_name)
     assert secret.read_secret() == "pässword".encode()
 
 
 def test_a_scheduled_deletion_takes_a_window_of_7_to_30_days(
     aws_env: str, secret_name: str
 ) -> None:
-    secret = AwsSecret(aws_credentials=_credentials(aws_env), secret_name=secret_name)
+    secret = AwsSecret(aws_credentials=moto_credentials(aws_env), secret_name=secret_name)
     arn = secret.write_secret(b"x")
     with pytest.raises(ValidationError, match="between 7 and 30, got 3"):
         secret.delete_secret(recovery_window_in_days=3)
@@ -73,7 +64,7 @@ def test_a_scheduled_deletion_takes_a_window_of_7_to_30_days(
 
 
 def test_a_missing_secret_names_the_fix(aws_env: str) -> None:
-    secret = AwsSecret(aws_credentials=_credentials(aws_env), secret_name="skiff-absent")
+    secret = AwsSecret(aws_credentials=moto_credentials(aws_env), secret_name="skiff-absent")
     with pytest.raises(SecretNotFoundError) as caught:
         secret.read_secret()
     assert "the secret 'skiff-absent' in AWS Secrets Manager" in str(caught.value)
@@ -84,7 +75,7 @@ def test_a_missing_secret_names_the_fix(aws_env: str) -> None:
 def test_refused_credentials_are_an_auth_error_without_the_key(
     moto_checking: str, action: str
 ) -> None:
-    secret = AwsSecret(aws_credentials=_credentials(moto_checking), secret_name="s")
+    secret = AwsSecret(aws_credentials=moto_credentials(moto_checking), secret_name="s")
     with pytest.raises(SecretAuthError) as caught:
         secret.read_secret() if action == "read" else secret.write_secret(b"never stored")
     message = str(caught.value)
@@ -107,7 +98,7 @@ def test_no_credentials_anywhere_is_an_auth_error(
 
 def test_an_unreachable_endpoint_is_a_secret_error(aws_env: str) -> None:
     closed = f"http://127.0.0.1:{_port()}"  # free: nothing listens there
-    credentials = _credentials(closed, config={"retries": {"max_attempts": 1}})
+    credentials = moto_credentials(closed, config={"retries": {"max_attempts": 1}})
     with pytest.raises(SecretError, match=r"cannot reach Secrets Manager .*endpoint_url"):
         AwsSecret(aws_credentials=credentials, secret_name="s").read_secret()
 
@@ -143,7 +134,7 @@ print(json.dumps({{
 def test_schema_documents_and_values_cross_with_prefect_aws(
     api_env: str, aws_env: str, secret_name: str, name: str, run_prefect: Callable[[str], Any]
 ) -> None:
-    ours = AwsSecret(aws_credentials=_credentials(aws_env), secret_name=secret_name)
+    ours = AwsSecret(aws_credentials=moto_credentials(aws_env), secret_name=secret_name)
     ours.save(f"{name}-skiff")
     ours.write_secret(b"written by skiff")
 

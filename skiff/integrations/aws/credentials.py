@@ -31,6 +31,15 @@ def boto3_module() -> Any:
     return boto3
 
 
+def _client(
+    session: Any, parameters: AwsClientParameters, region_name: str | None, service: str
+) -> Any:
+    kwargs = parameters.client_kwargs()
+    if region_name is not None:
+        kwargs["region_name"] = region_name
+    return session.client(service, **kwargs)
+
+
 class AwsCredentials(Block):
     """
     Block used to manage authentication with AWS. AWS authentication is
@@ -114,10 +123,9 @@ class AwsCredentials(Block):
 
     def get_client(self, service: str) -> Any:
         """A boto3 client for ``service`` (``"s3"``, ``"kms"``, ...) with the client parameters."""
-        kwargs = self.aws_client_parameters.client_kwargs()
-        if self.region_name is not None:
-            kwargs["region_name"] = self.region_name
-        return self.get_boto3_session().client(service, **kwargs)
+        return _client(
+            self.get_boto3_session(), self.aws_client_parameters, self.region_name, service
+        )
 
     def get_s3_client(self) -> Any:
         """An S3 client."""
@@ -173,10 +181,9 @@ class MinIOCredentials(Block):
 
     def get_client(self, service: str) -> Any:
         """A boto3 client for ``service`` with the client parameters (the endpoint, ...)."""
-        kwargs = self.aws_client_parameters.client_kwargs()
-        if self.region_name is not None:
-            kwargs["region_name"] = self.region_name
-        return self.get_boto3_session().client(service, **kwargs)
+        return _client(
+            self.get_boto3_session(), self.aws_client_parameters, self.region_name, service
+        )
 
     def get_s3_client(self) -> Any:
         """An S3 client."""
