@@ -7,7 +7,8 @@ function in one of two ways (the ``trigger`` job variable):
   body and the function key in the ``x-functions-key`` header (``function_key``; none for
   an anonymous function). The request id goes in ``x-ms-client-request-id``; the call
   stays open in a thread until the flow ends, and :meth:`observe` reports it gone once it
-  ended. The pid is ``<app>/<function>::<request id>``.
+  ended. The pid is ``<app>/<function>::<request id>``, returned once the request is sent
+  and no refusal (a 4xx) came back within half a second.
 * ``queue``: a storage-queue message ``{"flow_run_id": ...}`` on ``queue_name``, base64
   encoded, which is what the Functions host's queue trigger expects by default
   (host.json ``extensions.queues.messageEncoding`` = ``base64``); the host decodes it and

@@ -11,8 +11,8 @@ For each flow run the worker hands over, :class:`CloudFunctionsDispatcher`:
    block's service account, else Application Default Credentials), or none
    (``auth="none"``: anonymous to the admin API too, for public functions and emulators);
 3. returns ``projects/P/locations/L/functions/F::<execution id>`` once the request is sent
-   (the id goes in the ``Function-Execution-Id`` header, which the adapter labels the run
-   with). The call stays open in a thread until the flow ends; :meth:`observe` reports it
+   and no refusal (a 4xx) came back within half a second (the id goes in the
+   ``Function-Execution-Id`` header). The call stays open in a thread until the flow ends; :meth:`observe` reports it
    gone when it ended, so a function that died leaves no run Running.
 
 Bad input is a typed error whose message names the fix: a missing or misspelled function
@@ -136,7 +136,7 @@ class CloudFunctionsDispatcher(HttpDispatcher):
         super().__init__()
         self._lock = threading.Lock()
         self._functions: dict[tuple[str, str], _Function] = {}
-        self._tokens: dict[str, tuple[str, float]] = {}
+        self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
 
     # ------------------------------------------------------------------ submit
     def submit(self, request: DispatchRequest, config: Mapping[str, Any]) -> str:
@@ -216,13 +216,16 @@ class CloudFunctionsDispatcher(HttpDispatcher):
             self._functions.pop((str(config.get("api_endpoint") or ""), name), None)
 
     def _id_token(self, audience: str, config: Mapping[str, Any]) -> str:
+        # One token per audience and identity: deployments may use different accounts.
+        identity = json.dumps(config.get("credentials"), sort_keys=True, default=str)
+        key = (audience, identity)
         with self._lock:
-            cached = self._tokens.get(audience)
+            cached = self._tokens.get(key)
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
         token = _fetch_id_token(audience, config)
         with self._lock:
-            self._tokens[audience] = (token, time.monotonic() + _TOKEN_LIFETIME)
+            self._tokens[key] = (token, time.monotonic() + _TOKEN_LIFETIME)
         return token
 
 

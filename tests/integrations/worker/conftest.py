@@ -54,7 +54,7 @@ class Deployments:
         )
         self.defaults = dict(defaults)
         worker = Worker(
-            self.pool, dispatcher.type, api_url=self.api_url, poll_interval=5, watch_interval=0.5
+            self.pool, dispatcher.type, api_url=self.api_url, poll_interval=1, watch_interval=0.5
         )
         loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -94,6 +94,15 @@ class Deployments:
             if run.state_type in FINAL or time.monotonic() > deadline:
                 return run
             time.sleep(0.1)
+
+    def pid(self, run_id: Any, timeout: float = 10) -> str:
+        """The run's ``infrastructure_pid`` (a fast function may finish before it is recorded)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pid = self.client.flow_runs.read(run_id).infrastructure_pid
+            if pid or time.monotonic() > deadline:
+                return str(pid)
+            time.sleep(0.05)
 
     def close(self) -> None:
         """Stop the worker (it closes its dispatcher) and delete the pool."""

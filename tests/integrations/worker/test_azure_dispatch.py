@@ -135,7 +135,7 @@ def test_http_trigger_runs_the_deployment_to_completed(
     run = client.deployments.create_flow_run(deployment, parameters={"a": 5, "b": 1})
     final = pool.wait_final(run.id)
     assert final.state_name == "Completed", final.state
-    assert str(final.infrastructure_pid).startswith(f"{APP_NAME}/add::")
+    assert pool.pid(run.id).startswith(f"{APP_NAME}/add::")
     assert history(client, run.id) == ["Scheduled", "Pending", "Running", "Completed"]
     assert task_states(client, run.id) == ["Completed"]
     assert "adding 5 and 1" in log_messages(client, run.id)
@@ -166,7 +166,7 @@ def test_queue_trigger_runs_the_deployment_to_completed(
         stop.set()
         pump.join(10)
     assert final.state_name == "Completed", final.state
-    pid = str(final.infrastructure_pid)
+    pid = pool.pid(run.id)
     assert pid.startswith(f"{APP_NAME}/handle::")
     assert handled == [pid.split("::")[1]]  # the pid names the message the host took
     assert task_states(client, run.id) == ["Completed"] * 3

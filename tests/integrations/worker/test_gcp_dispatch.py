@@ -117,7 +117,7 @@ def test_http_function_runs_the_deployment_to_completed(pool: Deployments, clien
     run = client.deployments.create_flow_run(deployment, parameters={"a": 20, "b": 2})
     final = pool.wait_final(run.id)
     assert final.state_name == "Completed", final.state
-    pid = str(final.infrastructure_pid)
+    pid = pool.pid(run.id)
     assert pid.startswith(f"projects/{PROJECT}/locations/{REGION}/functions/add::")
     # The adapter took over the deployment's run: the same id, its parameters, its history.
     assert history(client, run.id) == ["Scheduled", "Pending", "Running", "Completed"]
