@@ -1,4 +1,5 @@
-"""The storage blocks' schemas are Prefect's: same checksums, versions, capabilities, rows."""
+"""The storage and secret blocks' schemas are Prefect's: same checksums, versions, capabilities,
+slugs, descriptions and registered rows."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import httpx
 import pytest
 
 from skiff.blocks import (
+    AwsSecret,
     AzureBlobStorageContainer,
     Block,
+    GcpSecret,
     GcsBucket,
     LocalFileSystem,
     MinIOCredentials,
@@ -21,34 +24,26 @@ pytestmark = pytest.mark.server
 
 CAPABILITIES = ["get-directory", "put-directory", "read-path", "write-path"]
 
-# Measured with prefect 3.9.1 and prefect-gcp 0.6.22 / prefect-azure 0.4.13.
-KNOWN = {
-    GcsBucket: "sha256:d85725d2d729e079228cea21a25f61f073681a6c590a074c99985d3a9274a225",
-    AzureBlobStorageContainer: (
-        "sha256:c0b3c90cfca7b8433ace9a27055b53901b69f465077b2d3e9c84e22f01138d1f"
-    ),
-}
-
-PREFECT_AWS = """
+# One process of real Prefect (with prefect-aws, prefect-gcp and prefect-azure) for them all.
+PREFECT_SIDE = """
 import json
 from prefect.filesystems import LocalFileSystem
 from prefect_aws import MinIOCredentials
 from prefect_aws.s3 import S3Bucket
+from prefect_aws.secrets_manager import AwsSecret
+from prefect_azure.blob_storage import AzureBlobStorageContainer
+from prefect_gcp.cloud_storage import GcsBucket
+from prefect_gcp.secret_manager import GcpSecret
 print(json.dumps({
     c.__name__: [c._calculate_schema_checksum(), c.get_block_schema_version(),
                  sorted(c.get_block_capabilities()), c.get_block_type_slug(),
                  c.get_description()]
-    for c in (S3Bucket, MinIOCredentials, LocalFileSystem)
+    for c in (S3Bucket, MinIOCredentials, LocalFileSystem, GcsBucket,
+              AzureBlobStorageContainer, AwsSecret, GcpSecret)
 }))
 """
-
-PREFECT_OTHERS = """
-import json
-from prefect_{cloud} import {module}
-c = {module}.{name}
-print(json.dumps([c._calculate_schema_checksum(), c.get_block_schema_version(),
-                  sorted(c.get_block_capabilities())]))
-"""
+STORAGE = (S3Bucket, LocalFileSystem, GcsBucket, AzureBlobStorageContainer)
+BLOCKS = (*STORAGE, MinIOCredentials, AwsSecret, GcpSecret)
 
 
 def _facts(block: type[Block]) -> list[Any]:
@@ -61,30 +56,10 @@ def _facts(block: type[Block]) -> list[Any]:
     ]
 
 
-def test_aws_and_local_schemas_equal_prefects(run_prefect: Callable[[str], Any]) -> None:
-    theirs = run_prefect(PREFECT_AWS)
-    assert theirs == {
-        "S3Bucket": _facts(S3Bucket),
-        "MinIOCredentials": _facts(MinIOCredentials),
-        "LocalFileSystem": _facts(LocalFileSystem),
-    }
-    assert theirs["S3Bucket"][2] == CAPABILITIES
-
-
-@pytest.mark.parametrize(
-    ("block", "cloud", "module"),
-    [(GcsBucket, "gcp", "cloud_storage"), (AzureBlobStorageContainer, "azure", "blob_storage")],
-)
-def test_gcp_and_azure_schemas_equal_prefects(
-    block: type[Block],
-    cloud: str,
-    module: str,
-    run_prefect: Callable[[str], Any],
-) -> None:
-    assert block.schema_checksum() == KNOWN[block]
-    assert sorted(block.get_block_capabilities()) == CAPABILITIES
-    script = PREFECT_OTHERS.format(cloud=cloud, module=module, name=block.__name__)
-    assert run_prefect(script) == _facts(block)[:3]
+def test_schemas_equal_prefects(run_prefect: Callable[[str], Any]) -> None:
+    theirs = run_prefect(PREFECT_SIDE)
+    assert theirs == {block.__name__: _facts(block) for block in BLOCKS}
+    assert all(theirs[block.__name__][2] == CAPABILITIES for block in STORAGE)
 
 
 @pytest.mark.parametrize(
