@@ -174,6 +174,18 @@ def test_misspelled_function_crashes_the_run_naming_it(pool: Deployments, client
     assert pool.wait_final(run.id).state_name == "Completed"
 
 
+def test_misspelled_job_variable_of_a_run_crashes_it_naming_the_variable(
+    pool: Deployments, client: Client
+) -> None:
+    deployment = pool.deploy(f"gcf-worker-{SUFFIX}", {"function_name": "add"})
+    run = client.deployments.create_flow_run(
+        deployment, parameters={"a": 1}, job_variables={"tiemout": 30}
+    )
+    final = pool.wait_final(run.id)
+    assert final.state_name == "Crashed"
+    assert "did you mean 'timeout'" in str(final.state.message if final.state else "")
+
+
 def test_bad_input_is_a_typed_error_naming_the_fix(
     admin: CloudFunctionsAdmin, pool: Deployments
 ) -> None:
