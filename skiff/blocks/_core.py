@@ -226,7 +226,9 @@ class Block(pydantic.BaseModel):
         """A code example for the block type's page in the UI."""
         if cls._code_example is not None:
             return inspect.cleandoc(cls._code_example)
-        module = "skiff.blocks" if cls.__module__.startswith("skiff.blocks.") else cls.__module__
+        # Blocks skiff.blocks re-exports (each cloud's too) are shown imported from there.
+        exported = getattr(sys.modules.get("skiff.blocks"), cls.__name__, None) is cls
+        module = "skiff.blocks" if exported else cls.__module__
         variable = cls.get_block_type_slug().replace("-", "_")
         return (
             f"```python\nfrom {module} import {cls.__name__}\n\n"
