@@ -374,7 +374,7 @@ def _fetch_id_token(audience: str, config: Mapping[str, Any]) -> str:
         return str(credentials.token)
     except exceptions.GoogleAuthError as exc:
         raise DispatchAuthError(
-            f"could not get an ID token for {audience} ({type(exc).__name__}): set "
-            f"credentials to a GCP Credentials block with a service account key, or auth to "
-            f"none for a public function"
+            f"could not get an ID token for {audience} ({type(exc).__name__}: {exc}): check "
+            f"the credentials block's service account key (or the worker's Application "
+            f"Default Credentials), or set auth to none for a public function"
         ) from None

@@ -16,7 +16,7 @@ import pytest
 
 from scripts.demo_functions import FunctionsFramework
 from skiff import Client
-from skiff.integrations.gcp._dispatch import CloudFunctionsDispatcher
+from skiff.integrations.gcp._dispatch import CloudFunctionsDispatcher, _fetch_id_token
 from skiff.integrations.worker import (
     DispatchAuthError,
     InvocationError,
@@ -24,6 +24,7 @@ from skiff.integrations.worker import (
     Liveness,
 )
 from tests.fakes.cloud_functions_admin import CloudFunctionsAdmin
+from tests.integrations.conftest import service_account_info
 from tests.integrations.worker.conftest import Deployments, history, log_messages, task_states
 
 pytestmark = pytest.mark.server
@@ -218,6 +219,17 @@ def test_bad_input_is_a_typed_error_naming_the_fix(
     with pytest.raises(InvocationError, match="could not call Cloud Function"):
         dispatcher.submit(pool.request(), {**base, "function_name": "gone"})
     dispatcher.close()
+
+
+def test_refused_service_account_gives_no_id_token_and_names_the_fix(token_uri: str) -> None:
+    # The ID token step alone: reading the function with a service account would make
+    # google-auth look up its access boundary at iamcredentials.googleapis.com.
+    info = service_account_info(token_uri)  # Google's token endpoint refuses it
+    config = {"auth": "id_token", "credentials": {"service_account_info": info}}
+    with pytest.raises(DispatchAuthError, match="check the credentials block") as raised:
+        _fetch_id_token("http://127.0.0.1:4341", config)
+    assert "invalid_grant" in str(raised.value)
+    assert info["private_key"].splitlines()[1] not in str(raised.value)
 
 
 def test_missing_function_name_is_reported_before_any_call(pool: Deployments) -> None:
