@@ -115,7 +115,7 @@ class TaskRun:
         "dynamic_key",
         "expected_start_time",
         "flow_run",
-        "id",
+        "id_str",
         "name",
         "parameters",
         "run_count",
@@ -128,7 +128,7 @@ class TaskRun:
 
     def __init__(
         self,
-        task_run_id: uuid.UUID,
+        task_run_id: str | uuid.UUID,
         name: str,
         task_name: str,
         task_key: str,
@@ -136,11 +136,11 @@ class TaskRun:
         parameters: dict[str, Any],
         tags: list[str],
     ) -> None:
-        self.id = task_run_id
+        self.id_str = str(task_run_id)
         self.name = name
         self.task_name = task_name
         self.task_key = task_key
-        self.dynamic_key = str(task_run_id)
+        self.dynamic_key = self.id_str
         self.flow_run = flow_run
         self.parameters = parameters
         self.tags = tags
@@ -149,6 +149,11 @@ class TaskRun:
         self.state: State | None = None
         self.expected_start_time: datetime.datetime | None = None
         self.start_time: datetime.datetime | None = None
+
+    @property
+    def id(self) -> uuid.UUID:
+        """The task run's id."""
+        return uuid.UUID(self.id_str)
 
     @property
     def flow_run_id(self) -> uuid.UUID | None:
@@ -243,7 +248,7 @@ class TaskRunContext:
     @property
     def task_run_id(self) -> str:
         """The task run's id as a string."""
-        return str(self.task_run.id)
+        return self.task_run.id_str
 
     @property
     def flow_run_id(self) -> str | None:

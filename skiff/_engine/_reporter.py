@@ -39,6 +39,7 @@ flow run of this or another process.
 from __future__ import annotations
 
 import atexit
+import collections
 import logging
 import threading
 import time
@@ -82,18 +83,42 @@ class Reporter:
         self.flow_ids: dict[str, str] = self._creates.flow_ids
         self._inflight = 0
         self._kick = False
+        self._inbox: collections.deque[Item] = collections.deque()
+        # The sender is waiting without a timeout: the next report must wake it.
+        self._idle = False
         self._thread = threading.Thread(target=self._loop, name="skiff-reporter", daemon=True)
         self._thread.start()
         self.replay_spool()
 
     # ----------------------------------------------------------------- user side
     def put(self, item: Item, *, urgent: bool = False) -> None:
-        """Buffer a report (never blocks on the network; may drop a lower-class one)."""
-        with self._cond:
-            self._buffer.add(item, urgent=urgent)
-            if urgent or self._buffer.count >= SEND_AT_ITEMS:
+        """Buffer a report (never blocks on the network; may drop a lower-class one).
+
+        The common case is one lock-free append to the inbox, which the sender moves into
+        the buffer; the lock is taken only to wake an idle sender, to send early, or to
+        hold the inbox to the buffer's bound.
+        """
+        if urgent:
+            with self._cond:
+                self._absorb()
+                self._buffer.add(item, urgent=True)
                 self._kick = True
                 self._cond.notify_all()
+            return
+        inbox = self._inbox
+        inbox.append(item)
+        if self._idle or len(inbox) >= SEND_AT_ITEMS:
+            with self._cond:
+                self._absorb()
+                if self._buffer.count >= SEND_AT_ITEMS:
+                    self._kick = True
+                self._cond.notify_all()
+
+    def _absorb(self) -> None:
+        # With the lock held: the inbox's reports join the buffer, in order, within its bound.
+        inbox, add = self._inbox, self._buffer.add
+        while inbox:
+            add(inbox.popleft())
 
     def kick(self) -> None:
         """Ask the thread to send what is buffered now, without waiting for it."""
@@ -163,6 +188,7 @@ class Reporter:
     def pending(self) -> int:
         """How many reports are buffered or being sent."""
         with self._cond:
+            self._absorb()
             return self._buffer.count + self._inflight
 
     def report_outage(self, error: BaseException) -> None:
@@ -172,6 +198,8 @@ class Reporter:
     @property
     def dropped(self) -> int:
         """How many reports were dropped (buffer full, refused, or undeliverable in time)."""
+        with self._cond:
+            self._absorb()
         return self._drops.count
 
     @property
@@ -200,6 +228,7 @@ class Reporter:
             self._kick = True
             self._delivery.wake()
             try:
+                self._absorb()
                 while self._buffer.count or self._inflight:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0 or not self._thread.is_alive():
@@ -222,6 +251,7 @@ class Reporter:
             end = time.monotonic() + grace
             while self._inflight and time.monotonic() < end:
                 self._cond.wait(0.01)
+            self._absorb()
             kept = self._spool_items(self._buffer.take_all())
         finally:
             self._delivery.handoff = False
@@ -247,6 +277,7 @@ class Reporter:
 
     # ----------------------------------------------------------------- sender thread
     def _due(self) -> bool:
+        self._absorb()
         delivery = self._delivery
         if delivery.handoff:
             return False
@@ -265,7 +296,13 @@ class Reporter:
                     if buffer.oldest is not None:
                         age = time.monotonic() - buffer.oldest
                         wait = min(wait or 1e9, max(0.0, self.settings.flush_interval - age))
+                    # Idle is set before the inbox is looked at again, so a put that
+                    # comes in between sees it and wakes this wait.
+                    self._idle = wait is None
+                    if wait is None and self._inbox:
+                        continue
                     self._cond.wait(wait)
+                self._idle = False
                 self._kick = False
                 if delivery.stop.is_set() and not buffer.count:
                     return
@@ -303,6 +340,7 @@ class Reporter:
                 self._delivery.wake()
             self._thread.join(2.0)
             with self._cond:
+                self._absorb()
                 left = self._spool_items(self._buffer.take_all())
             if left:
                 errors = self._delivery.errors

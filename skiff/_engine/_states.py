@@ -14,6 +14,8 @@ import types
 import uuid
 from typing import Any
 
+from skiff._engine._ids import new_id
+
 __all__ = [
     "AwaitingRetry",
     "Cached",
@@ -53,9 +55,13 @@ _NO_RESULT: Any = object()
 _GENERATOR = types.GeneratorType
 
 
+_now = _dt.datetime.now
+_UTC = _dt.timezone.utc
+
+
 def utcnow() -> _dt.datetime:
     """The current time, timezone-aware UTC (the server stores every timestamp so)."""
-    return _dt.datetime.now(_dt.timezone.utc)
+    return _now(_UTC)
 
 
 class State:
@@ -80,16 +86,21 @@ class State:
         self.type = type if type.__class__ is StateType else StateType(type)
         self.name = name or self.type.value.capitalize()
         self.message = message
-        self.timestamp = timestamp or utcnow()
-        self._id: uuid.UUID | None = None
+        self.timestamp = timestamp or _now(_UTC)
+        self._id: str | None = None
         self.details: dict[str, Any] = details or {}
         self._data = data
 
     @property
     def id(self) -> uuid.UUID:
         """A unique id, made on first use (most states never need one)."""
+        return uuid.UUID(self.wire_id)
+
+    @property
+    def wire_id(self) -> str:
+        """:attr:`id` as the string a request carries."""
         if self._id is None:
-            self._id = uuid.uuid4()
+            self._id = new_id()
         return self._id
 
     def result(self, raise_on_failure: bool = True) -> Any:

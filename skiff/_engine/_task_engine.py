@@ -22,10 +22,11 @@ import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from skiff._engine import _context, _futures
+from skiff._engine import _context, _futures, _task_cache
 from skiff._engine._base import format_run_name, jittered, retry_delay
 from skiff._engine._errors import UpstreamTaskError
 from skiff._engine._hooks import run_hooks
+from skiff._engine._ids import new_id
 from skiff._engine._logging import patch_print, task_run_logger
 from skiff._engine._states import (
     AwaitingRetry,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TaskRunEngine", "run_task_async", "run_task_sync"]
 
+_NO_LIMITS = contextlib.nullcontext()
 _RETRY_LINE = "Task run failed with %s: %r - Retry %s/%s will start %s"
 
 
@@ -69,8 +71,7 @@ class TaskRunEngine:
         self.wait_for = wait_for
         self.reporter = self.flow.reporter if self.flow is not None else reporter
         self.lean = bool(self.reporter is not None and self.reporter.settings.lean_task_events)
-        uid = uuid.uuid4()
-        self.id = str(uid)
+        self.id = new_id()
         if self.flow is None:
             # Prefect's shape for a task run outside any flow.
             self.name = task.name
@@ -82,6 +83,8 @@ class TaskRunEngine:
         self.state.details["task_run_id"] = self.id
         self.expected = self.state.timestamp
         self.started: datetime.datetime | None = None
+        self._expected_iso: str | None = None
+        self._started_iso: str | None = None
         self.end: datetime.datetime | None = None
         self.total_run_time = 0.0
         self.run_count = 0
@@ -99,7 +102,7 @@ class TaskRunEngine:
             parent_task.task_run_id if parent_task is not None else None,
         )
         self.task_run = _context.TaskRun(
-            uid,
+            self.id,
             self.name,
             task.name,
             task.task_key,
@@ -131,6 +134,21 @@ class TaskRunEngine:
         self.state = self.task_run.state = state
         queue_event(self, state, previous)
         return state
+
+    def expected_iso(self) -> str:
+        """The expected start time as events carry it (formatted once per run)."""
+        if self._expected_iso is None:
+            self._expected_iso = self.expected.isoformat()
+        return self._expected_iso
+
+    def started_iso(self) -> str | None:
+        """The start time as events carry it, once the run has started."""
+        started = self.started
+        if started is None:
+            return None
+        if self._started_iso is None:
+            self._started_iso = started.isoformat()
+        return self._started_iso
 
     def log(self, level: int, message: str, *args: Any, exc_info: Any = None) -> None:
         """One of the engine's log lines, on ``prefect.task_runs``."""
@@ -169,7 +187,7 @@ class TaskRunEngine:
     def _tag_limits(self) -> contextlib.AbstractContextManager[None]:
         # Prefect holds a task run's "tag:<name>" concurrency limits while it runs.
         if not self.tags or self.reporter is None:
-            return contextlib.nullcontext()
+            return _NO_LIMITS
         from skiff.concurrency.sync import hold
 
         return hold(
@@ -192,8 +210,6 @@ class TaskRunEngine:
                 _context.task_var.reset(token)
 
     def _cache_lookup(self) -> State | None:
-        from skiff._engine import _task_cache
-
         return _task_cache.lookup(self)
 
     def is_running(self) -> bool:
@@ -227,14 +243,17 @@ class TaskRunEngine:
         """Around one attempt: the run's context, scoped print patch, timeout, outcome."""
         ctx = self.context()
         token = _context.task_var.set(ctx)
+        timeout = self.task.timeout_seconds if sync_timeout else None
         try:
-            with contextlib.ExitStack() as stack:
-                if ctx.log_prints:
-                    stack.enter_context(patch_print())
-                timeout = self.task.timeout_seconds
-                if sync_timeout and timeout is not None:
-                    stack.enter_context(deadline(timeout, TaskRunTimeoutError))
-                yield
+            if not ctx.log_prints and timeout is None:
+                yield  # the common case, without an exit stack
+            else:
+                with contextlib.ExitStack() as stack:
+                    if ctx.log_prints:
+                        stack.enter_context(patch_print())
+                    if timeout is not None:
+                        stack.enter_context(deadline(timeout, TaskRunTimeoutError))
+                    yield
         except TimeoutError as exc:
             self.handle_timeout(exc)
         except Exception as exc:
@@ -253,8 +272,6 @@ class TaskRunEngine:
             terminal = value.state
         else:
             terminal = Completed(data=value)
-        from skiff._engine import _task_cache
-
         _task_cache.store(self, terminal)
         self.value = value
         _futures.remember(self.flow, value, self.id)

@@ -112,8 +112,8 @@ def _build(pending: _PendingEvent) -> Any:
         task_inputs=engine.inputs,
         run_count=pending.run_count,
         flow_run_run_count=flow.flow_run.run_count if flow is not None else 0,
-        expected_start_time=engine.expected.isoformat(),
-        start_time=iso(engine.started),
+        expected_start_time=engine.expected_iso(),
+        start_time=engine.started_iso(),
         end_time=iso(pending.end),
         total_run_time=pending.total,
     )

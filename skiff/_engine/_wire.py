@@ -89,36 +89,36 @@ def task_run_event(
 ) -> TaskRunEvent:
     """The event that moves a task run from ``previous`` (None: a new run) to ``state``."""
     stamp = state.timestamp.isoformat()
-    initial = (
-        None
-        if previous is None
-        else {"type": previous.type.value, "name": previous.name, "message": previous.message or ""}
-    )
+    to = state.type.value
+    message = state.message or ""
+    if previous is None:
+        initial = None
+        origin = None
+    else:
+        origin = previous.type.value
+        initial = {"type": origin, "name": previous.name, "message": previous.message or ""}
     return TaskRunEvent(
-        id=str(state.id),
+        id=state.wire_id,
         occurred=stamp,
         event=f"prefect.task-run.{state.name}",
         resource={
             "prefect.resource.id": f"prefect.task-run.{task_run_id}",
             "prefect.resource.name": task_run.name,
             "prefect.run-count": str(task_run.run_count),
-            "prefect.state-message": state.message or "",
+            "prefect.state-message": message,
             "prefect.state-name": state.name,
             "prefect.state-timestamp": stamp,
-            "prefect.state-type": state.type.value,
+            "prefect.state-type": to,
             "prefect.orchestration": "client",
         },
         related=related,
         payload={
-            "intended": {
-                "from": previous.type.value if previous is not None else None,
-                "to": state.type.value,
-            },
+            "intended": {"from": origin, "to": to},
             "initial_state": initial,
             "validated_state": {
-                "type": state.type.value,
+                "type": to,
                 "name": state.name,
-                "message": state.message or "",
+                "message": message,
                 "state_details": state_details,
                 "data": None,
             },

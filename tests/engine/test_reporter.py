@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -34,7 +35,8 @@ class RecordingTransport:
 
 
 def _reporter_with(**overrides: Any) -> tuple[Reporter, RecordingTransport]:
-    settings = Settings.load({}, api_url="http://127.0.0.1:9/api", flush_interval=3600, **overrides)
+    overrides.setdefault("flush_interval", 3600)
+    settings = Settings.load({}, api_url="http://127.0.0.1:9/api", **overrides)
     transport = RecordingTransport()
     return Reporter(settings, transport), transport  # type: ignore[arg-type]
 
@@ -124,3 +126,17 @@ def test_spool_writes_unsent_reports_and_the_next_reporter_replays_them(
     assert up.flush(5)
     assert sorted(p for _, p, _ in transport.sent) == ["/logs/", "/x"]
     assert list(spool.iterdir()) == []
+
+
+def test_a_report_after_an_idle_spell_is_sent_within_the_interval() -> None:
+    # The sender used to sleep without a timeout once the buffer was empty, so a report
+    # made after that waited for the next flush (a long flow's later task runs stayed
+    # invisible until the flow ended).
+    reporter, transport = _reporter_with(flush_interval=0.2)
+    for n in range(2):
+        reporter.put(Item("event", TASK_EVENT, lambda n=n: {"n": n}, 10))
+        deadline = time.monotonic() + 3
+        while len(transport.sent) <= n and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(transport.sent) == n + 1, f"report {n} was not sent without a flush"
+    assert transport.sent[1][2] == [{"n": 1}]
