@@ -15,9 +15,11 @@ takes only a saved block as ``result_storage``). Each side then runs, in its own
 
 Each flow is timed around its call (reports are sent in the background by both SDKs). The
 cost per task is the flow's time / N, and ``(flow - plain flow) / N`` what the record adds
-(medians of ``--rounds`` flows per phase; the machine's noise shows there). The floor is
-one bare boto3 ``PutObject`` / ``GetObject`` of a record-sized body on the same moto.
-Progress goes to stderr.
+(medians of ``--rounds`` flows per phase). The floor is one bare boto3 ``PutObject`` /
+``GetObject`` of a record-sized body on the same moto, N of each made by each side's
+process after each round, so the floor sees the same load as the flows. A miss costs both
+SDKs a GET before the PUT, and a Prefect hit two GETs (``exists``, then ``read``) and a
+block-document load per task. Progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -41,13 +43,22 @@ if str(ROOT) not in sys.path:
 
 from scripts import prefect_server  # noqa: E402
 
-# The side's script: argv = slug, N, salt, rounds. Prints {"plain": [s...], "persisted": ..., "hit": ...}.
+# The side's script: argv = slug, N, salt, rounds, moto, bucket. Prints the seconds of each
+# flow per phase, and of each bare request of the floors, made in the same rounds.
 SIDE = r"""
 import json, sys, time
+import boto3
 from {sdk} import flow, task
 from {sdk}.cache_policies import INPUTS
 
-slug, n, salt = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+slug, n, salt, rounds, moto, bucket = sys.argv[1:]
+n, rounds = int(n), int(rounds)
+s3 = boto3.client(
+    "s3", endpoint_url=moto, aws_access_key_id="testing", aws_secret_access_key="testing",
+    region_name="us-east-1",
+)
+body = b'{{"metadata":{{"storage_key":"bench/0123456789abcdef0123456789abcdef"}},"result":"{{}}"}}'
+body += b" " * 300
 
 @task
 def plain(i: int, salt: str) -> dict:
@@ -67,12 +78,21 @@ def timed(kind: str, salt: str) -> float:
     assert many(kind, salt) == n
     return time.perf_counter() - t
 
+def bare(request, key: str) -> float:
+    t = time.perf_counter()
+    request(key)
+    return time.perf_counter() - t
+
+put = lambda key: s3.put_object(Bucket=bucket, Key=key, Body=body)
+get = lambda key: s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 timed("plain", "warm-up")
-out = {{"plain": [], "persisted": [], "hit": []}}
-for round in range(int(sys.argv[4])):
+out = {{"plain": [], "persisted": [], "hit": [], "put": [], "get": []}}
+for round in range(rounds):
     out["plain"].append(timed("plain", salt))
     out["persisted"].append(timed("cached", f"{{salt}}-{{round}}"))
     out["hit"].append(timed("cached", f"{{salt}}-{{round}}"))
+    out["put"] += [bare(put, f"floor/{{salt}}/{{round}}/{{i}}") for i in range(n)]
+    out["get"] += [bare(get, f"floor/{{salt}}/{{round}}/{{i}}") for i in range(n)]
 print(json.dumps(out))
 """
 
@@ -118,12 +138,12 @@ def _env(api_url: str, home: str) -> dict[str, str]:
 
 
 def run_side(
-    python: str, sdk: str, slug: str, n: int, rounds: int, env: dict[str, str]
-) -> dict[str, float]:
-    """One side's median flow time per phase, in seconds."""
+    python: str, sdk: str, slug: str, n: int, rounds: int, s3: tuple[str, str], env: dict[str, str]
+) -> dict[str, list[float]]:
+    """One side's flow times per phase and its floors' request times, in seconds."""
     salt = uuid.uuid4().hex
     done = subprocess.run(
-        [python, "-c", SIDE.format(sdk=sdk), slug, str(n), salt, str(rounds)],
+        [python, "-c", SIDE.format(sdk=sdk), slug, str(n), salt, str(rounds), *s3],
         env=env,
         capture_output=True,
         text=True,
@@ -133,7 +153,7 @@ def run_side(
     if done.returncode != 0:
         raise RuntimeError(f"{sdk} side failed:\n{done.stderr[-3000:]}")
     timings: dict[str, list[float]] = json.loads(done.stdout.strip().splitlines()[-1])
-    return {phase: statistics.median(values) for phase, values in timings.items()}
+    return timings
 
 
 def _s3(moto: str) -> Any:
@@ -146,22 +166,6 @@ def _s3(moto: str) -> Any:
         aws_secret_access_key="testing",
         region_name="us-east-1",
     )
-
-
-def floors(moto: str, bucket: str, n: int) -> dict[str, float]:
-    """Median seconds of one bare PutObject and one GetObject of a record-sized body."""
-    s3 = _s3(moto)
-    body = b'{"metadata":{"storage_key":"%s"},"result":"{}"}' % (b"k" * 32) + b" " * 300
-    puts, gets = [], []
-    for i in range(n):
-        t = time.perf_counter()
-        s3.put_object(Bucket=bucket, Key=f"floor/{i}", Body=body)
-        puts.append(time.perf_counter() - t)
-    for i in range(n):
-        t = time.perf_counter()
-        s3.get_object(Bucket=bucket, Key=f"floor/{i}")["Body"].read()
-        gets.append(time.perf_counter() - t)
-    return {"put": statistics.median(puts), "get": statistics.median(gets)}
 
 
 def save_block(api_url: str, moto: str, bucket: str) -> str:
@@ -212,10 +216,11 @@ def main() -> None:
         env = _env(api_url, home)
         prefect_python = str(prefect_server.ensure_env())
         log(f"skiff side: {n} tasks per flow")
-        skiff = run_side(sys.executable, "skiff", slug, n, args.rounds, env)
+        skiff_runs = run_side(sys.executable, "skiff", slug, n, args.rounds, (moto, bucket), env)
         log(f"prefect side: {n} tasks per flow")
-        prefect = run_side(prefect_python, "prefect", slug, n, args.rounds, env)
-        floor = floors(moto, bucket, n)
+        prefect_runs = run_side(
+            prefect_python, "prefect", slug, n, args.rounds, (moto, bucket), env
+        )
     finally:
         if moto_process is not None:
             moto_process.terminate()
@@ -223,6 +228,9 @@ def main() -> None:
         if server is not None:
             server.stop()
 
+    ours = {k: statistics.median(v) for k, v in skiff_runs.items()}
+    theirs = {k: statistics.median(v) for k, v in prefect_runs.items()}
+    floor = {k: statistics.median(skiff_runs[k] + prefect_runs[k]) for k in ("put", "get")}
     print(
         f"result records on moto S3: {n} tasks per flow, median of {args.rounds} flows per "
         "phase; ms per task"
@@ -237,12 +245,15 @@ def main() -> None:
     )
     for label, key, floor_key in rows:
         base = "plain" if floor_key else None
-        ours = (skiff[key] - (skiff[base] if base else 0)) / n * 1000
-        theirs = (prefect[key] - (prefect[base] if base else 0)) / n * 1000
-        ratio = f"{ours / theirs:>8.2f}" if theirs > 0 else f"{'-':>8}"
+        mine = (ours[key] - (ours[base] if base else 0)) / n * 1000
+        other = (theirs[key] - (theirs[base] if base else 0)) / n * 1000
+        ratio = f"{mine / other:>8.2f}" if other > 0 else f"{'-':>8}"
         bare = f"{floor[floor_key] * 1000:>10.2f}" if floor_key else ""
-        print(f"{label:<24}{ours:>10.2f}{theirs:>10.2f}{ratio}{bare}")
-    print("floor: one bare boto3 PutObject (persisting) / GetObject (cache hit), median of N")
+        print(f"{label:<24}{mine:>10.2f}{other:>10.2f}{ratio}{bare}")
+    print(
+        "floor: one bare boto3 PutObject (persisting) / GetObject (cache hit), median of "
+        f"{2 * n * args.rounds} made by both sides' processes between their flows"
+    )
 
 
 if __name__ == "__main__":
