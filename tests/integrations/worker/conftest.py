@@ -18,8 +18,7 @@ import pytest
 
 from skiff import Client
 from skiff.client import models
-from skiff.integrations.worker import Dispatcher, DispatchRequest, base_job_template
-from skiff.integrations.worker._loop import Worker
+from skiff.integrations.worker import Dispatcher, DispatchRequest, Worker, base_job_template
 
 FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 
