@@ -157,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``skiff`` command line; the exit status."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for chatty in ("httpx", "httpcore", "botocore", "urllib3"):  # a line per request
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         status: int = args.handler(args)
     except SkiffError as exc:
