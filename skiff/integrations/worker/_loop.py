@@ -8,7 +8,8 @@ One asyncio task per duty:
   now are submitted, the earliest later one sets the next wake-up (then polled again, so
   the server's pool and queue concurrency limits, which it applies in that call, hold);
   it also wakes at once when the **events** task sees a ``prefect.flow-run.Scheduled``
-  event of this pool on ``/api/events/out``;
+  event of this pool on ``/api/events/out`` (and, when the pool has a concurrency limit,
+  a run of it reaching a final state: a slot is free);
 * **watch** every ``watch_interval`` s: a submitted run still Pending after its
   ``start_timeout`` is Crashed; a run the dispatcher sees gone is Crashed; a Cancelling
   run of the pool that never started is cancelled here, looked for at each
@@ -46,6 +47,7 @@ __all__ = ["Worker"]
 logger = logging.getLogger("skiff.worker")
 
 _GONE_GRACE = 3.0  # seconds a gone invocation gets for its final state to land
+_FINAL_EVENTS = frozenset({"Completed", "Failed", "Crashed", "Cancelled"})
 
 
 def _iso(moment: _dt.datetime) -> str:
@@ -100,6 +102,7 @@ class Worker:
             self.client, self.dispatcher, self.name, default_start_timeout=start_timeout
         )
         self.pool_id: str | None = None
+        self.limited = False  # the pool has a concurrency limit: a finished run frees a slot
         self.submitted: dict[str, Submitted] = {}
         self._inflight: set[str] = set()
         self._submissions: set[asyncio.Task[None]] = set()
@@ -135,6 +138,7 @@ class Worker:
 
     def _learn(self, pool: Mapping[str, Any]) -> None:
         self.pool_id = str(pool["id"])
+        self.limited = pool.get("concurrency_limit") is not None
         self.runs.template = pool.get("base_job_template") or base_job_template(
             type(self.dispatcher)
         )
@@ -259,19 +263,23 @@ class Worker:
             self.submitted[run_id] = record
 
     async def _events_loop(self) -> None:
-        """Wake the poller on each Scheduled event of this pool; resubscribe on failure."""
-        target = f"prefect.work-pool.{self.pool_id}"
-        names = ["prefect.flow-run.Scheduled", "prefect.flow-run.Cancelling"]
-        event_filter = {"event": {"name": names}}
+        """React to this pool's flow-run events; resubscribe on failure (polling goes on).
+
+        Scheduled: poll now. Cancelling: look for cancelled runs that never started. A
+        final state, when the pool has a concurrency limit: a slot is free, poll now.
+        """
+        event_filter = {
+            "event": {"prefix": ["prefect.flow-run."]},
+            "related": {"id": [f"prefect.work-pool.{self.pool_id}"]},
+        }
         while True:
             try:
                 async with self.client.events.subscribe(filter=event_filter) as events:
                     async for event in events:
-                        if not any(r.get("prefect.resource.id") == target for r in event.related):
-                            continue
-                        if event.event.endswith(".Scheduled"):
+                        state = event.event.rsplit(".", 1)[-1]
+                        if state == "Scheduled" or (self.limited and state in _FINAL_EVENTS):
                             self._wake.set()
-                        else:
+                        elif state == "Cancelling":
                             self._cancel_due = 0.0
             except asyncio.CancelledError:
                 raise
