@@ -30,6 +30,7 @@ from skiff.integrations.worker._dispatch import (
     InvocationError,
     Liveness,
     PayloadTooLargeError,
+    block_definitions,
 )
 
 __all__ = ["LambdaDispatcher", "PAYLOAD_LIMITS"]
@@ -50,13 +51,6 @@ _AUTH_CODES = frozenset(
 
 
 def _variables() -> dict[str, Any]:
-    block = AwsCredentials.block_schema_fields()
-    credentials = {k: v for k, v in block.items() if k != "definitions"}
-    # The server checks a run's {"$ref": ...} against oneOf[block, reference]: the block's
-    # schema must not match a reference too.
-    credentials["additionalProperties"] = False
-    definitions = {"AwsCredentials": credentials}
-    definitions.update(block.get("definitions") or {})
     return {
         "type": "object",
         "properties": {
@@ -108,7 +102,7 @@ def _variables() -> dict[str, Any]:
             "start_timeout": dict(COMMON_VARIABLES["start_timeout"]),
         },
         "required": ["function_name"],
-        "definitions": definitions,
+        "definitions": block_definitions(AwsCredentials),
     }
 
 
