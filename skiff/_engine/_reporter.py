@@ -64,6 +64,10 @@ __all__ = ["Reporter", "all_reporters", "close_all", "get", "may_have_landed"]
 
 logger = logging.getLogger("skiff")
 
+# While the sender is busy, callers move the inbox into the buffer themselves at this
+# size, so the buffer's bounds hold without a lock per report.
+ABSORB_AT = 4 * SEND_AT_ITEMS
+
 HANDOFF_GRACE = 0.2  # seconds the sender gets to hand back what it holds before a freeze
 
 
@@ -84,6 +88,7 @@ class Reporter:
         self._inflight = 0
         self._kick = False
         self._inbox: collections.deque[Item] = collections.deque()
+        self._absorb_at = min(ABSORB_AT, settings.buffer_max_items)
         # The sender is waiting without a timeout: the next report must wake it.
         self._idle = False
         self._thread = threading.Thread(target=self._loop, name="skiff-reporter", daemon=True)
@@ -107,8 +112,10 @@ class Reporter:
             return
         inbox = self._inbox
         inbox.append(item)
-        if self._idle or len(inbox) >= SEND_AT_ITEMS:
+        n = len(inbox)
+        if self._idle or n == SEND_AT_ITEMS or n >= self._absorb_at:
             with self._cond:
+                self._idle = False  # one wake is enough
                 self._absorb()
                 if self._buffer.count >= SEND_AT_ITEMS:
                     self._kick = True

@@ -11,7 +11,6 @@ buffer. A report whose flow run the server refused to create is dropped (counted
 from __future__ import annotations
 
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 from skiff._engine._buffer import LOGS, MAX_BATCH
@@ -24,13 +23,6 @@ if TYPE_CHECKING:
     from skiff._engine._delivery import Delivery
 
 __all__ = ["Sender"]
-
-# While no flush waits, building bodies pauses every YIELD_EVERY reports, so the sender
-# (about 15 us per report) hands the interpreter lock back to the flow's thread instead
-# of taking half of it while a flow runs many fast tasks. It costs nothing that shows:
-# the server's recorder, not the sender, bounds how fast reports become visible.
-YIELD_EVERY = 32
-YIELD_SECONDS = 0.0005
 
 
 class Sender:
@@ -84,9 +76,7 @@ class Sender:
             bodies: list[Any] = []
             waiting: list[Item] = []
             dead = 0
-            for index, item in enumerate(items, 1):
-                if not index % YIELD_EVERY and not self._delivery.deadlines:
-                    time.sleep(YIELD_SECONDS)
+            for item in items:
                 try:
                     bodies.append(item.build())
                 except Unresolved:
