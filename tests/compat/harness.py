@@ -107,9 +107,11 @@ def run_program(
         PREFECT_HOME=str(folder / "home"),
         PREFECT_LOCAL_STORAGE_PATH=str(folder / "home" / "storage"),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        # Prefect's default serializer, which skiff (json by default) honours: the records
-        # compared are then written alike.
+        # Prefect's default serializer, which skiff (json by default) honours, and skiff's
+        # setting to read such records back: the records compared are then written and
+        # read alike.
         PREFECT_RESULTS_DEFAULT_SERIALIZER="pickle",
+        SKIFF_ALLOW_PICKLE_RESULTS="1",
         COMPAT_TAG=tag,
         PYTHONHASHSEED="0",
     )
