@@ -30,7 +30,24 @@ __all__ = [
 ]
 
 
-class FlowRun:
+class _RunView:
+    """What a flow run's and a task run's views share: the current state, by type and name."""
+
+    __slots__ = ()
+    state: State | None
+
+    @property
+    def state_type(self) -> Any:
+        """The current state's type."""
+        return self.state.type if self.state is not None else None
+
+    @property
+    def state_name(self) -> str | None:
+        """The current state's name."""
+        return self.state.name if self.state is not None else None
+
+
+class FlowRun(_RunView):
     """A flow run as user code sees it (Prefect's ``FlowRun`` fields that matter here).
 
     ``parameters`` are the JSON form the server records, as on Prefect's ``FlowRun``;
@@ -93,21 +110,11 @@ class FlowRun:
         """The flow's server id, once known."""
         return uuid.UUID(self._ref.flow_id) if self._ref.flow_id else None
 
-    @property
-    def state_type(self) -> Any:
-        """The current state's type."""
-        return self.state.type if self.state is not None else None
-
-    @property
-    def state_name(self) -> str | None:
-        """The current state's name."""
-        return self.state.name if self.state is not None else None
-
     def __repr__(self) -> str:
         return f"FlowRun(id={self.id!s}, name={self.name!r}, flow_name={self.flow_name!r})"
 
 
-class TaskRun:
+class TaskRun(_RunView):
     """A task run as user code sees it (Prefect's ``TaskRun`` fields that matter here)."""
 
     __slots__ = (
@@ -159,16 +166,6 @@ class TaskRun:
     def flow_run_id(self) -> uuid.UUID | None:
         """The flow run this task run belongs to (``None`` for a standalone task run)."""
         return self.flow_run.id if self.flow_run is not None else None
-
-    @property
-    def state_type(self) -> Any:
-        """The current state's type."""
-        return self.state.type if self.state is not None else None
-
-    @property
-    def state_name(self) -> str | None:
-        """The current state's name."""
-        return self.state.name if self.state is not None else None
 
     def __repr__(self) -> str:
         return f"TaskRun(id={self.id!s}, name={self.name!r})"

@@ -14,7 +14,7 @@ import inspect
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar
 
 from skiff._engine import _reporter
 from skiff._engine._base import source_file_hash, task_key_for
@@ -25,6 +25,9 @@ from skiff._engine._options import check_flow_options
 from skiff._engine._task_runners import ThreadPoolTaskRunner
 from skiff._engine._tasks import bind_call, call_with_parameters
 from skiff._exceptions import ValidationError
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing's own from Python 3.11
 
 __all__ = [
     "Flow",
@@ -163,18 +166,24 @@ def _engine(flow: Flow[Any], parameters: dict[str, Any], **kwargs: Any) -> FlowR
     return FlowRunEngine(flow, dict(parameters), **kwargs)
 
 
+class RunOptions(TypedDict, total=False):
+    """What :func:`run_flow` and :func:`run_flow_async` take besides the flow itself."""
+
+    flow_run_id: uuid.UUID | str | None
+    idempotency_key: str | None
+    labels: dict[str, Any] | None
+    tags: Sequence[str]
+    deadline: float | None
+    wait_for: Any
+
+
 def run_flow(
     flow: Flow[Any],
     parameters: dict[str, Any],
     *,
-    flow_run_id: uuid.UUID | str | None = None,
-    idempotency_key: str | None = None,
-    labels: dict[str, Any] | None = None,
-    tags: Sequence[str] = (),
     on_start: Callable[[RunHandle], None] | None = None,
     return_state: bool = False,
-    deadline: float | None = None,
-    wait_for: Any = None,
+    **options: Unpack[RunOptions],
 ) -> Any:
     """Run ``flow`` with ``parameters`` as one flow run, for adapters and scripts.
 
@@ -186,14 +195,6 @@ def run_flow(
     or its final state when ``return_state``. An async flow runs with ``asyncio.run``
     (use :func:`run_flow_async` inside a running loop).
     """
-    options = {
-        "flow_run_id": flow_run_id,
-        "idempotency_key": idempotency_key,
-        "labels": labels,
-        "tags": tags,
-        "deadline": deadline,
-        "wait_for": wait_for,
-    }
     if flow.is_async:
         import asyncio
 
@@ -206,42 +207,32 @@ def run_flow(
     try:
         return run_flow_sync_engine(engine, return_state, on_start)
     except OrchestrationError as exc:
-        if return_state and exc.state is not None:
-            return exc.state
-        raise
+        return _refused(exc, return_state)
 
 
 async def run_flow_async(
     flow: Flow[Any],
     parameters: dict[str, Any],
     *,
-    flow_run_id: uuid.UUID | str | None = None,
-    idempotency_key: str | None = None,
-    labels: dict[str, Any] | None = None,
-    tags: Sequence[str] = (),
     on_start: Callable[[RunHandle], None] | None = None,
     return_state: bool = False,
-    deadline: float | None = None,
-    wait_for: Any = None,
+    **options: Unpack[RunOptions],
 ) -> Any:
     """:func:`run_flow` for async callers; a sync flow's body runs in this thread."""
-    options = {
-        "flow_run_id": flow_run_id,
-        "idempotency_key": idempotency_key,
-        "labels": labels,
-        "tags": tags,
-        "deadline": deadline,
-        "wait_for": wait_for,
-    }
     if not flow.is_async:
         return run_flow(flow, parameters, on_start=on_start, return_state=return_state, **options)
     engine = _engine(flow, parameters, **options)
     try:
         return await run_flow_async_engine(engine, return_state, on_start)
     except OrchestrationError as exc:
-        if return_state and exc.state is not None:
-            return exc.state
-        raise
+        return _refused(exc, return_state)
+
+
+def _refused(exc: OrchestrationError, return_state: bool) -> Any:
+    # The server refused the run: its state when the caller asked for states, else raise.
+    if return_state and exc.state is not None:
+        return exc.state
+    raise exc
 
 
 def flush(timeout: float | None = None) -> bool:
