@@ -148,6 +148,8 @@ def lookup(engine: TaskRunEngine) -> State | None:
         if _results.is_expired(metadata):
             return None
         value = _results.load_value(metadata, result, where)
+        if persists(engine):  # Prefect's events carry a hit's record only then
+            engine.record = metadata
     except Exception as exc:
         engine.log(
             logging.WARNING,
@@ -191,7 +193,7 @@ def _replaceable(storage: RecordStorage, key: str) -> bool:
 
 
 def store(engine: TaskRunEngine, terminal: State) -> None:
-    """Write a completed, persisting run's record under its key."""
+    """Write a completed, persisting run's record under its key (its metadata on ``engine.record``)."""
     key = engine.cache_key
     if key is None or not terminal.is_completed() or terminal.name == "Cached":
         return
@@ -210,11 +212,14 @@ def store(engine: TaskRunEngine, terminal: State) -> None:
     value = terminal.result()
     try:
         exclusive = _exclusive(engine, storage)
-        _, stored = _results.write_record(
+        metadata, stored = _results.write_record(
             value, storage, key=key, serializer=serializer, expiration=until, exclusive=exclusive
         )
         if not stored and _replaceable(storage, key):
-            _results.write_record(value, storage, key=key, serializer=serializer, expiration=until)
+            metadata, _ = _results.write_record(
+                value, storage, key=key, serializer=serializer, expiration=until
+            )
+        engine.record = metadata
     except Exception as exc:
         engine.log(
             logging.WARNING,

@@ -91,6 +91,9 @@ class TaskRunEngine:
         self.retries_done = 0
         self.value: Any = None
         self.cache_key: str | None = None
+        # The result record's metadata once persisted (or read from the cache): the final
+        # event carries it as its state's data, as Prefect's does.
+        self.record: dict[str, Any] | None = None
         self.related: list[dict[str, str]] | None = None
         self.raised: BaseException | None = None
         extra = current_tags()

@@ -117,4 +117,7 @@ def _build(pending: _PendingEvent) -> Any:
         end_time=iso(pending.end),
         total_run_time=pending.total,
     )
-    return task_run_event(engine.id, state, pending.previous, payload, _related(engine), details)
+    data = engine.record if state.is_completed() else None
+    return task_run_event(
+        engine.id, state, pending.previous, payload, _related(engine), details, data
+    )

@@ -86,8 +86,12 @@ def task_run_event(
     task_run: TaskRunPayload,
     related: list[dict[str, str]],
     state_details: dict[str, Any],
+    data: dict[str, Any] | None = None,
 ) -> TaskRunEvent:
-    """The event that moves a task run from ``previous`` (None: a new run) to ``state``."""
+    """The event that moves a task run from ``previous`` (None: a new run) to ``state``.
+
+    ``data`` is the state's result record metadata, for a persisted result.
+    """
     stamp = state.timestamp.isoformat()
     to = state.type.value
     message = state.message or ""
@@ -120,7 +124,7 @@ def task_run_event(
                 "name": state.name,
                 "message": message,
                 "state_details": state_details,
-                "data": None,
+                "data": data,
             },
             "task_run": task_run,
         },

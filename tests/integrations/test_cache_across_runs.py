@@ -72,6 +72,9 @@ def _twice(api_env: str, storage: str, env: dict[str, str], tamper: Any) -> None
     assert first["called"] and first["value"] == {"x": 7, "square": 49}
     [ran] = task_runs_of(api_env, first["run_id"])
     assert (ran["state_type"], ran["state_name"]) == ("COMPLETED", "Completed")
+    # As in Prefect's events, the final state carries the record's metadata (the UI's result).
+    record = ran["state"]["data"]
+    assert record["serializer"]["type"] == "json" and record["storage_key"]
     # The stored record is changed behind skiff's back: a hit must return what is stored.
     tamper({"x": 7, "square": "from storage"})
     second = run_skiff(SCRIPT.format(storage=storage), env)
@@ -79,6 +82,7 @@ def _twice(api_env: str, storage: str, env: dict[str, str], tamper: Any) -> None
     assert second["value"] == {"x": 7, "square": "from storage"}
     [cached] = task_runs_of(api_env, second["run_id"])
     assert (cached["state_type"], cached["state_name"]) == ("COMPLETED", "Cached")
+    assert cached["state"]["data"]["storage_key"] == record["storage_key"]
 
 
 def _retold(record: bytes, value: Any) -> bytes:
