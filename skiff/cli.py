@@ -115,7 +115,10 @@ def _deploy(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="skiff", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="skiff",
+        description="Serve a serverless work pool (worker start) or deploy a flow to one.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     worker = commands.add_parser("worker", help="run a worker for a serverless work pool")
     worker_commands = worker.add_subparsers(dest="worker_command", required=True)
