@@ -97,7 +97,8 @@ def emulator(prefect_api_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
             ("broken", "broken.handler"),
         ]
     ]
-    with LambdaEmulator(functions, port=EMULATOR_PORT, async_retry_delay=30) as emu:
+    # Lambda retries a failed Event invocation; not within this module (its runs are checked).
+    with LambdaEmulator(functions, port=EMULATOR_PORT, async_retry_delay=600) as emu:
         yield emu.endpoint_url
 
 
