@@ -131,7 +131,8 @@ class FolderStorage(RecordStorage):
     def __repr__(self) -> str:
         return f"local folder {str(self.folder)!r}"
 
-    def _path(self, key: str) -> Path:
+    def path(self, key: str) -> Path:
+        """The absolute path of ``key``, refused outside the folder."""
         path = Path(key) if os.path.isabs(key) else self.folder / key
         resolved = path.resolve()
         if resolved != self.folder and self.folder not in resolved.parents:
@@ -140,16 +141,16 @@ class FolderStorage(RecordStorage):
 
     def storage_key(self, key: str) -> str:
         # Prefect's LocalFileSystem records the absolute path unless the block was saved.
-        return key if self.block_id is not None else str(self._path(key))
+        return key if self.block_id is not None else str(self.path(key))
 
     def read(self, key: str) -> bytes | None:
         try:
-            return self._path(key).read_bytes()
+            return self.path(key).read_bytes()
         except FileNotFoundError:
             return None
 
     def _scratch(self, key: str, content: bytes) -> tuple[Path, Path]:
-        target = self._path(key)
+        target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         scratch = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
         scratch.write_bytes(content)

@@ -13,6 +13,10 @@ serializer skiff does not read, or pickled without ``SKIFF_ALLOW_PICKLE_RESULTS`
 storage that cannot be reached, are each a miss (logged on the run, but for the first two);
 a record that cannot be written is logged as Prefect logs it and the run completes.
 
+A persisting run whose policy asks ``isolation_level="SERIALIZABLE"`` holds its key's lock
+(:mod:`skiff._engine._record_locks`) from a cache miss until it ends, so overlapping runs
+of one key call the function once; the engine gives it up through :func:`release`.
+
 A plain task's key could only ever hit a record some persisting task wrote, so it is not
 computed for a task that does not persist (key hashing is most of a cached task's cost);
 a task with neither a policy nor a storage key costs one attribute read here.
@@ -25,7 +29,7 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from skiff._engine import _context, _results
+from skiff._engine import _context, _record_locks, _results
 from skiff._engine._policies import DEFAULT
 from skiff._engine._states import Cached, State
 
@@ -33,7 +37,7 @@ if TYPE_CHECKING:
     from skiff._engine._result_storage import RecordStorage
     from skiff._engine._task_engine import TaskRunEngine
 
-__all__ = ["lookup", "store"]
+__all__ = ["lookup", "release", "store"]
 
 _warned_isolation: set[str] = set()
 
@@ -124,8 +128,26 @@ def _storage(engine: TaskRunEngine, doing: str) -> RecordStorage | None:
         return None
 
 
+def _read_cached(engine: TaskRunEngine, storage: RecordStorage, key: str) -> State | None:
+    where = f"record {key!r} in {storage!r}"
+    content = storage.read(key)
+    if content is None:
+        return None
+    metadata, result = _results.parse_record(content, where)
+    if _results.is_expired(metadata):
+        return None
+    value = _results.load_value(metadata, result, where)
+    if persists(engine):  # Prefect's events carry a hit's record only then
+        engine.record = metadata
+    return Cached(data=value)
+
+
 def lookup(engine: TaskRunEngine) -> State | None:
-    """A ``Cached`` state when the run's key names a stored, unexpired, readable record."""
+    """A ``Cached`` state when the run's key names a stored, unexpired, readable record.
+
+    Under a SERIALIZABLE policy a miss takes the key's lock (``engine.lock``, given up by
+    :func:`release`) and looks again: a run that held it before may have committed.
+    """
     task = engine.task
     policy = task.cache_policy
     if policy is None:
@@ -139,17 +161,14 @@ def lookup(engine: TaskRunEngine) -> State | None:
     storage = _storage(engine, "look up a cached result; the task runs")
     if storage is None:
         return None
-    where = f"record {key!r} in {storage!r}"
     try:
-        content = storage.read(key)
-        if content is None:
-            return None
-        metadata, result = _results.parse_record(content, where)
-        if _results.is_expired(metadata):
-            return None
-        value = _results.load_value(metadata, result, where)
-        if persists(engine):  # Prefect's events carry a hit's record only then
-            engine.record = metadata
+        found = _read_cached(engine, storage, key)
+        if found is None and _level(policy) == "SERIALIZABLE" and persists(engine):
+            engine.lock = _acquire(engine, storage, key)
+            if engine.lock is not None:
+                found = _read_cached(engine, storage, key)
+                if found is not None:
+                    release(engine)
     except Exception as exc:
         engine.log(
             logging.WARNING,
@@ -158,16 +177,85 @@ def lookup(engine: TaskRunEngine) -> State | None:
             exc,
         )
         return None
-    return Cached(data=value)
+    return found
+
+
+def _level(policy: Any) -> Any:
+    level = getattr(policy, "isolation_level", None)
+    return getattr(level, "value", level)
+
+
+def _seconds(engine: TaskRunEngine, name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    from skiff._exceptions import ConfigurationError
+    from skiff.client._settings import _parse_float
+
+    try:
+        return _parse_float(name, raw)
+    except ConfigurationError as exc:
+        engine.log(logging.WARNING, "%s; %s seconds are used", exc, default)
+        return default
+
+
+def _acquire(engine: TaskRunEngine, storage: RecordStorage, key: str) -> _record_locks.Lock | None:
+    # The key's lock, or None (logged when it was held too long or could not be asked).
+    manager = getattr(engine.task.cache_policy, "lock_manager", None)
+    store = _record_locks.lock_store(storage) if manager is None else None
+    if manager is None and store is None:
+        return None  # _exclusive logs that this storage runs READ_COMMITTED
+    lease = _seconds(engine, "SKIFF_CACHE_LOCK_LEASE_SECONDS", _record_locks.DEFAULT_LEASE_SECONDS)
+    timeout = engine.task.timeout_seconds
+    if timeout is not None and timeout + 30 > lease:
+        lease = timeout + 30
+    wait = _seconds(engine, "SKIFF_CACHE_LOCK_WAIT_SECONDS", lease)
+    try:
+        lock = _record_locks.acquire(key, store=store, manager=manager, lease=lease, wait=wait)
+    except Exception as exc:
+        engine.log(
+            logging.WARNING,
+            "skiff could not take the lock on cache key %r (%s: %s); the task runs without it",
+            key,
+            type(exc).__name__,
+            exc,
+        )
+        return None
+    if lock is None:
+        engine.log(
+            logging.WARNING,
+            "The lock on cache key %r was still held by another run after %s seconds; "
+            "the task runs without it",
+            key,
+            wait,
+        )
+    return lock
+
+
+def release(engine: TaskRunEngine) -> None:
+    """Give up the run's lock on its cache key, if it holds one (never raising)."""
+    lock, engine.lock = engine.lock, None
+    if lock is None:
+        return
+    try:
+        lock.release()
+    except Exception as exc:
+        engine.log(
+            logging.WARNING,
+            "skiff could not release the lock on cache key %r (%s: %s); it expires with its lease",
+            engine.cache_key,
+            type(exc).__name__,
+            exc,
+        )
 
 
 def _exclusive(engine: TaskRunEngine, storage: RecordStorage) -> bool:
     # Write-once commits where the storage has them, unless told otherwise (module
     # docstring of _result_storage).
     policy = engine.task.cache_policy
-    level = getattr(policy, "isolation_level", None)
-    level = getattr(level, "value", level)
-    if level == "SERIALIZABLE" and not storage.serializable:
+    level = _level(policy)
+    locked = getattr(policy, "lock_manager", None) is not None
+    if level == "SERIALIZABLE" and not storage.serializable and not locked:
         name = repr(storage)
         if name not in _warned_isolation:
             _warned_isolation.add(name)

@@ -44,6 +44,7 @@ from skiff._engine._task_events import queue_event
 from skiff._engine._timeouts import TaskRunTimeoutError, async_deadline, deadline
 
 if TYPE_CHECKING:
+    from skiff._engine import _record_locks
     from skiff._engine._reporter import Reporter
     from skiff._engine._tasks import Task
 
@@ -91,6 +92,8 @@ class TaskRunEngine:
         self.retries_done = 0
         self.value: Any = None
         self.cache_key: str | None = None
+        # The lock on cache_key a SERIALIZABLE run holds from its lookup to its end.
+        self.lock: _record_locks.Lock | None = None
         # The result record's metadata once persisted (or read from the cache): the final
         # event carries it as its state's data, as Prefect's does.
         self.record: dict[str, Any] | None = None
@@ -184,6 +187,8 @@ class TaskRunEngine:
                 self._crash(exc)
             raise
         finally:
+            if self.lock is not None:
+                _task_cache.release(self)
             self.call_hooks(self.state)
             self._finished()
 

@@ -217,3 +217,57 @@ class S3Bucket(WritableFileSystem):
                     return False
                 raise
         return True
+
+    def read_path_with_etag(self, path: str) -> tuple[bytes, str]:
+        """The contents of the object at ``path`` and its ETag (for conditional writes)."""
+        key = self.resolve_path(path)
+        with self._errors("read", key):
+            reply = self._client().get_object(Bucket=self.bucket_name, Key=key)
+            body: bytes = reply["Body"].read()
+        return body, str(reply["ETag"])
+
+    def replace_path(self, path: str, content: bytes, etag: str) -> bool:
+        """Store ``content`` at ``path`` only if the object there still has ``etag``.
+
+        One conditional ``PutObject`` (``If-Match``); False when the object changed, is
+        gone, or another conditional write of it is in flight.
+        """
+        key = self.resolve_path(path)
+        with self._errors("write", key):
+            from botocore.exceptions import ClientError
+
+            try:
+                self._client().put_object(
+                    Bucket=self.bucket_name, Key=key, Body=content, IfMatch=etag
+                )
+            except ClientError as error:
+                if _conflict(error):
+                    return False
+                raise
+        return True
+
+    def delete_path(self, path: str, etag: str | None = None) -> bool:
+        """Delete the object at ``path`` (only if it still has ``etag``, when given).
+
+        Whether it was deleted: False when ``etag`` no longer matches or the object is gone
+        (S3 answers a plain delete of a missing key with success, so that is True).
+        """
+        key = self.resolve_path(path)
+        with self._errors("delete", key):
+            from botocore.exceptions import ClientError
+
+            extra = {"IfMatch": etag} if etag is not None else {}
+            try:
+                self._client().delete_object(Bucket=self.bucket_name, Key=key, **extra)
+            except ClientError as error:
+                if _conflict(error):
+                    return False
+                raise
+        return True
+
+
+def _conflict(error: Any) -> bool:
+    # A precondition that failed (412), a write in flight (409) or an object gone (404).
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    code = str(error.response.get("Error", {}).get("Code", ""))
+    return status in (404, 409, 412) or code == "NoSuchKey"
