@@ -102,6 +102,7 @@ class FlowRunServer:
         self.run = ctx.run
         self.takeover = takeover
         self._read: bool | None = None  # read_takeover's outcome, once it ran
+        self._taken_state: State | None = None  # the taken-over run's state when read
         self.user_key = idempotency_key
         self.marker = uuid.uuid4().hex
         self.deadline = deadline
@@ -308,6 +309,15 @@ class FlowRunServer:
 
     def _take_over(self) -> None:
         if self.read_takeover():
+            taken = self._taken_state
+            if taken is not None and taken.is_final():
+                # The server would let a cancelled or failed run go back to RUNNING: a
+                # function started late, or retried by its platform, must not run it again.
+                # (It refuses RUNNING from CANCELLING itself.)
+                raise FlowRunAborted(
+                    f"flow run {self.takeover} is already {taken.name}; not running it again",
+                    taken,
+                )
             self.propose_running()
         else:
             self.queue(Running(), force=True)
@@ -342,6 +352,8 @@ class FlowRunServer:
         info.tags = list(data.get("tags") or info.tags)
         info.flow_version = data.get("flow_version") or info.flow_version
         self._learn(data)
+        if isinstance(data.get("state"), dict):
+            self._taken_state = State.from_api(data["state"])
         self._read = True
         return True
 

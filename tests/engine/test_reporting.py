@@ -132,6 +132,30 @@ def test_deployment_run_is_taken_over(
     assert len(server.runs_of(name)) == 1
 
 
+@pytest.mark.parametrize("state_type", ["COMPLETED", "FAILED", "CANCELLED", "CRASHED"])
+def test_a_finished_run_is_not_taken_over_again(
+    api_env: str, server: Server, monkeypatch: pytest.MonkeyPatch, state_type: str
+) -> None:
+    # The server lets a CANCELLED, FAILED or CRASHED run go back to RUNNING, so a function
+    # started late (or retried by its platform) used to run a cancelled or finished run again.
+    name = _name("finished")
+    flow_id = server.http.post("/flows/", json={"name": name}).json()["id"]
+    state = {"type": state_type, "name": state_type.capitalize()}
+    created = server.http.post("/flow_runs/", json={"flow_id": flow_id, "state": state}).json()
+    monkeypatch.setenv("PREFECT__FLOW_RUN_ID", created["id"])
+    calls: list[int] = []
+
+    @flow(name=name)
+    def late() -> None:
+        calls.append(1)
+
+    with pytest.raises(FlowRunAborted, match=f"already {state_type.capitalize()}"):
+        late()
+    assert skiff.flush(10)
+    assert not calls
+    assert server.history(created["id"]) == [state_type.capitalize()]
+
+
 def test_same_idempotency_key_gives_one_run(api_env: str, server: Server) -> None:
     name = _name("idem")
     calls: list[int] = []
