@@ -16,7 +16,8 @@ function once. Where the lock lives:
 
 A lock that stays held longer than ``SKIFF_CACHE_LOCK_WAIT_SECONDS`` (default: the lease),
 or a storage that cannot be asked, means the run goes on without it (logged): a cache never
-fails a run. The lease is ``SKIFF_CACHE_LOCK_LEASE_SECONDS`` (default 300), or the task's
+fails a run. So does a lock held by a run in the same thread (async tasks of one event
+loop), which a blocking wait would stop too. The lease is ``SKIFF_CACHE_LOCK_LEASE_SECONDS`` (default 300), or the task's
 ``timeout_seconds`` plus 30 when longer; a run outlasting it may be overlapped, and the
 write-once commit still keeps the first record.
 """
@@ -27,17 +28,23 @@ import contextlib
 import hashlib
 import json
 import os
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["DEFAULT_LEASE_SECONDS", "Lock", "acquire", "lock_store"]
+__all__ = ["DEFAULT_LEASE_SECONDS", "Lock", "acquire", "held_in_this_thread", "lock_store"]
 
 DEFAULT_LEASE_SECONDS = 300.0
 # Polling while another run holds the lock: from 50 ms, doubling, at most 1 s apart.
 _FIRST_POLL = 0.05
 _MAX_POLL = 1.0
+
+# The keys whose locks runs of this process hold, and each holder's thread.
+_held_lock = threading.Lock()
+_held: dict[str, int] = {}
 
 
 class LockStore(Protocol):
@@ -185,7 +192,9 @@ def _expires(content: bytes) -> float:
     return float(expires) if isinstance(expires, (int, float)) else 0.0
 
 
-def _storage_lock(store: LockStore, name: str, holder: str, lease: float, wait: float) -> Any:
+def _storage_lock(
+    store: LockStore, name: str, holder: str, lease: float, wait: float
+) -> Callable[[], None] | None:
     deadline = time.monotonic() + wait
     poll = _FIRST_POLL
     while True:
@@ -193,14 +202,13 @@ def _storage_lock(store: LockStore, name: str, holder: str, lease: float, wait: 
         if store.create(name, body):
             break
         current = store.read(name)
-        if current is None:
-            continue  # released meanwhile: try again at once
-        content, tag = current
-        left = _expires(content) - time.time()
-        if left <= 0:
-            if store.replace(name, body, tag):
-                break
-            continue
+        left = _FIRST_POLL  # released or taken over meanwhile: look again soon
+        if current is not None:
+            left = _expires(current[0]) - time.time()
+            if left <= 0:
+                if store.replace(name, body, current[1]):
+                    break
+                left = _FIRST_POLL
         now = time.monotonic()
         if now >= deadline:
             return None
@@ -215,6 +223,16 @@ def _storage_lock(store: LockStore, name: str, holder: str, lease: float, wait: 
     return release
 
 
+def held_in_this_thread(key: str) -> bool:
+    """Whether a run in this thread holds ``key``'s lock (waiting on it could never end).
+
+    Async tasks of one event loop share its thread, and a blocking wait would stop the
+    holder too.
+    """
+    with _held_lock:
+        return _held.get(key) == threading.get_ident()
+
+
 def acquire(
     key: str, *, store: LockStore | None, manager: Any, lease: float, wait: float
 ) -> Lock | None:
@@ -224,10 +242,28 @@ def acquire(
     logs it and runs without the lock.
     """
     holder = f"skiff:{os.getpid()}:{uuid.uuid4().hex}"
+    release: Callable[[], None] | None
     if manager is not None:
         if not manager.acquire_lock(key, holder=holder, acquire_timeout=wait, hold_timeout=lease):
             return None
-        return Lock(lambda: manager.release_lock(key, holder=holder))
-    assert store is not None
-    release = _storage_lock(store, f"{key}.lock", holder, lease, wait)
-    return Lock(release) if release is not None else None
+
+        def release() -> None:
+            manager.release_lock(key, holder=holder)
+
+    else:
+        assert store is not None
+        release = _storage_lock(store, f"{key}.lock", holder, lease, wait)
+        if release is None:
+            return None
+    thread = threading.get_ident()
+    with _held_lock:
+        _held[key] = thread
+
+    def forget_and_release() -> None:
+        with _held_lock:
+            if _held.get(key) == thread:
+                del _held[key]
+        assert release is not None
+        release()
+
+    return Lock(forget_and_release)

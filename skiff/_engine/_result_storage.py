@@ -18,18 +18,21 @@ block's resolved path (``bucket_folder/key``, an absolute file path; Azure's key
 
 Isolation, for runs that write the same key at the same time:
 
-- S3 and local files: SERIALIZABLE commits. A record is created only where none exists
+- S3 and local files: write-once commits. A record is created only where none exists
   (S3 ``PutObject`` with ``If-None-Match: *``, which moto's server honours; a local file by
   an exclusive hard link of a fully written scratch file), so writers cannot interleave or
-  overwrite one another, and every run after the first commit reads that one value. The
-  conditional write is the lock: it is taken and released in the one request, so no lock
-  is held while the function runs and overlapping runs may each execute it (each keeps its
-  own value; the store keeps the first). An expired or unreadable record, ``refresh_cache``
-  and an explicit ``isolation_level="READ_COMMITTED"`` replace the record instead, and so
-  does a local file system without hard links.
+  overwrite one another, and every run after the first commit reads that one value.
+  Overlapping runs may each execute the function (each keeps its own value; the store keeps
+  the first), unless the policy asks ``isolation_level="SERIALIZABLE"``: then a run also
+  holds a lock object ``<key>.lock`` from its cache miss until it ends, and an overlapping
+  run waits for it, looks again and is Cached (:mod:`skiff._engine._record_locks`: leases,
+  takeover, the wait). An expired or unreadable record, ``refresh_cache`` and an explicit
+  ``isolation_level="READ_COMMITTED"`` replace the record instead, and so does a local file
+  system without hard links.
 - GCS, Azure Blob and other blocks: READ_COMMITTED, Prefect's default. Writes replace the
-  whole object (readers never see a part of one); the last writer wins. A policy asking
-  for SERIALIZABLE there is logged once and runs READ_COMMITTED.
+  whole object (readers never see a part of one); the last writer wins, and there is no
+  lock. A policy asking for SERIALIZABLE there is logged once and runs READ_COMMITTED
+  (unless it has a ``lock_manager``, which then serializes the runs).
 """
 
 from __future__ import annotations

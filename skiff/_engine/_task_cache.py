@@ -210,6 +210,14 @@ def _acquire(engine: TaskRunEngine, storage: RecordStorage, key: str) -> _record
     if timeout is not None and timeout + 30 > lease:
         lease = timeout + 30
     wait = _seconds(engine, "SKIFF_CACHE_LOCK_WAIT_SECONDS", lease)
+    if _record_locks.held_in_this_thread(key):
+        engine.log(
+            logging.WARNING,
+            "The lock on cache key %r is held by another run in this thread (an async task "
+            "in the same event loop), which a wait would block; the task runs without it",
+            key,
+        )
+        return None
     try:
         lock = _record_locks.acquire(key, store=store, manager=manager, lease=lease, wait=wait)
     except Exception as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -136,3 +137,80 @@ def test_a_lock_held_past_the_wait_lets_the_task_run_with_a_warning(
     assert any("'busy' was still held by another run after 0.4 seconds" in m for m in warned)
     # Another holder's lock is left alone.
     assert _read_lock(kind, tmp_path, storage, "busy") == held
+
+
+class ThreadLockManager:
+    """A user's lock manager with Prefect's protocol (``prefect.locking.protocol``), in memory."""
+
+    def __init__(self) -> None:
+        self.locks: dict[str, threading.Lock] = {}
+        self.holders: dict[str, str] = {}
+        self.acquired: list[str] = []
+
+    def acquire_lock(
+        self,
+        key: str,
+        holder: str,
+        acquire_timeout: float | None = None,
+        hold_timeout: float | None = None,
+    ) -> bool:
+        lock = self.locks.setdefault(key, threading.Lock())
+        if not lock.acquire(timeout=-1 if acquire_timeout is None else acquire_timeout):
+            return False
+        self.holders[key] = holder
+        self.acquired.append(key)
+        return True
+
+    def release_lock(self, key: str, holder: str) -> None:
+        assert self.holders.pop(key) == holder
+        self.locks[key].release()
+
+
+def test_a_policys_lock_manager_is_used_instead_of_the_storages_lock(
+    api_env: str, tmp_path: Path
+) -> None:
+    manager = ThreadLockManager()
+    policy = INPUTS.configure(isolation_level="SERIALIZABLE", lock_manager=manager)
+    calls: list[int] = []
+
+    @task(cache_policy=policy, result_storage=str(tmp_path), persist_result=True)
+    def slow_double(x: int) -> int:
+        calls.append(x)
+        time.sleep(0.3)
+        return 2 * x
+
+    @flow
+    def race() -> list[tuple[str, int]]:
+        futures = [slow_double.submit(5), slow_double.submit(5)]
+        for future in futures:
+            future.wait()
+        return [(f.state.name, f.result()) for f in futures]
+
+    assert sorted(race()) == [("Cached", 10), ("Completed", 10)]
+    assert calls == [5]
+    assert len(manager.acquired) == 2 and manager.holders == {}
+    assert _lock_names("local", tmp_path, None) == []
+
+
+def test_async_runs_in_one_event_loop_do_not_wait_on_each_other(
+    api_env: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import asyncio
+
+    @task(cache_policy=SERIALIZABLE, result_storage=str(tmp_path), persist_result=True)
+    async def slow_triple(x: int) -> int:
+        await asyncio.sleep(0.3)  # the other run of the key starts meanwhile
+        return 3 * x
+
+    @flow
+    async def gathered() -> list[int]:
+        return list(await asyncio.gather(slow_triple(2), slow_triple(2)))
+
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING):
+        assert asyncio.run(gathered()) == [6, 6]
+    # A blocking wait would have stopped the holder too, until the wait ran out.
+    assert time.monotonic() - started < 5
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("held by another run in this thread" in m for m in warned)
+    assert _lock_names("local", tmp_path, None) == []
