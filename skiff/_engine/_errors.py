@@ -19,6 +19,7 @@ __all__ = [
     "CrashedRun",
     "FailedRun",
     "FlowRunAborted",
+    "FlowRunCancelled",
     "FlowRunRejected",
     "MissingContextError",
     "NotSupportedError",
@@ -38,6 +39,14 @@ class OrchestrationError(SkiffError):
 
 class FlowRunAborted(OrchestrationError):
     """The server answered ABORT (for example the run was cancelled or already finished)."""
+
+
+class FlowRunCancelled(BaseException):
+    """Raised where a task would start in a flow run the server has set CANCELLING.
+
+    A BaseException, as Prefect's termination signals are: user code's ``except Exception``
+    does not keep a cancelled flow running. The flow engine ends the run Cancelled.
+    """
 
 
 class FlowRunRejected(OrchestrationError):

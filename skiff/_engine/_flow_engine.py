@@ -24,12 +24,22 @@ from typing import TYPE_CHECKING, Any
 
 from skiff._engine import _context, _reporter, _tags
 from skiff._engine._base import format_run_name, retry_delay
+from skiff._engine._errors import FlowRunCancelled
 from skiff._engine._flow_runs import FlowRunServer, takeover_id
 from skiff._engine._flow_states import RunHandle
 from skiff._engine._hooks import run_hooks
 from skiff._engine._items import RunRef
 from skiff._engine._logging import flow_run_logger, patch_print
-from skiff._engine._states import Crashed, Failed, Pending, Running, State, return_value_to_state
+from skiff._engine._states import (
+    Cancelled,
+    Cancelling,
+    Crashed,
+    Failed,
+    Pending,
+    Running,
+    State,
+    return_value_to_state,
+)
 from skiff._engine._timeouts import FlowRunTimeoutError, async_deadline, deadline
 
 if TYPE_CHECKING:
@@ -142,6 +152,8 @@ class FlowRunEngine:
             else:
                 # Prefect runs these hooks before its run logger exists: their lines stay local.
                 self.state = self.ctx.flow_run.state = Running()
+                if self.ctx.reporter is not None:
+                    self.ctx.reporter.cancels.watch(self.run)
                 self.call_hooks(self.state, send_logs=False)
                 if on_start is not None:
                     on_start(self.handle)
@@ -201,6 +213,8 @@ class FlowRunEngine:
                 if sync_timeout and timeout is not None:
                     stack.enter_context(deadline(timeout, FlowRunTimeoutError))
                 yield
+        except FlowRunCancelled:
+            self.handle_cancellation()
         except TimeoutError as exc:
             self.handle_timeout(exc)
         except Exception as exc:
@@ -234,6 +248,13 @@ class FlowRunEngine:
             return
         self.raised = exc
         self._final(state)
+
+    def handle_cancellation(self) -> None:
+        """The server set the run CANCELLING: its ``on_cancellation`` hooks, then Cancelled."""
+        self._wait_for_tasks()
+        self.log(logging.INFO, "Flow run was cancelled; no further tasks are started")
+        self.call_hooks(Cancelling())
+        self._final(Cancelled("The flow run was cancelled while it ran."))
 
     def handle_timeout(self, exc: TimeoutError) -> None:
         """A retry when retries are left, else TimedOut (type FAILED)."""
@@ -302,6 +323,8 @@ class FlowRunEngine:
 
     def _finish(self) -> None:
         self.ctx.task_runner.shutdown()
+        if self.ctx.reporter is not None:
+            self.ctx.reporter.cancels.unwatch(self.run)
         rejected = self.state.is_failed() and self.attempts == 0
         self.logger.log(logging.INFO, f"Finished in state {self.state}", send_to_api=not rejected)
         reporter = self.ctx.reporter

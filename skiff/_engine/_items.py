@@ -57,6 +57,7 @@ class RunRef:
     """
 
     __slots__ = (
+        "cancel_requested",
         "crashed",
         "dead",
         "existed",
@@ -82,6 +83,8 @@ class RunRef:
         self.dead = False
         # Ended early by its runtime (RunHandle.crash): its buffered Running is not sent.
         self.crashed = False
+        # The server set it CANCELLING (seen by the reporter's CancelWatch).
+        self.cancel_requested = False
         self.running = "none"  # its Running state: "none", "queued" or "sent"
         # A create of this run may have reached the server although its answer was lost.
         self.maybe_created = False

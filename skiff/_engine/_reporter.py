@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from skiff._engine import _spool
 from skiff._engine._buffer import SEND_AT_ITEMS, Buffer, Drops
+from skiff._engine._cancels import CancelWatch
 from skiff._engine._creates import Creates
 from skiff._engine._delivery import Delivery, may_have_landed
 from skiff._engine._items import Item
@@ -82,6 +83,7 @@ class Reporter:
         self._buffer = Buffer(settings.buffer_max_items, settings.buffer_max_bytes, self._drops)
         self._delivery = Delivery(settings, transport, self._cond, self._drops)
         self._creates = Creates(self._delivery)
+        self.cancels = CancelWatch()
         self._sender = Sender(self._delivery, self._creates, self._drops, self._cond)
         self.latency: Latency = self._delivery.latency
         self.flow_ids: dict[str, str] = self._creates.flow_ids
@@ -298,11 +300,16 @@ class Reporter:
         delivery, buffer = self._delivery, self._buffer
         while True:
             with self._cond:
-                while not self._due():
+                while not (due := self._due()):
                     wait = 0.05 if delivery.deadlines else None
                     if buffer.oldest is not None:
                         age = time.monotonic() - buffer.oldest
                         wait = min(wait or 1e9, max(0.0, self.settings.flush_interval - age))
+                    check_in = self.cancels.wait()
+                    if check_in is not None:
+                        if check_in <= 0:
+                            break
+                        wait = min(wait or 1e9, check_in)
                     # Idle is set before the inbox is looked at again, so a put that
                     # comes in between sees it and wakes this wait.
                     self._idle = wait is None
@@ -310,11 +317,16 @@ class Reporter:
                         continue
                     self._cond.wait(wait)
                 self._idle = False
-                self._kick = False
-                if delivery.stop.is_set() and not buffer.count:
-                    return
-                items = buffer.take(delivery.flush_deadline, delivery.latency)
-                self._inflight = len(items)
+                if due:
+                    self._kick = False
+                    if delivery.stop.is_set() and not buffer.count:
+                        return
+                    items = buffer.take(delivery.flush_deadline, delivery.latency)
+                    self._inflight = len(items)
+            if self.cancels.wait() == 0:
+                self.cancels.check(delivery)
+            if not due:
+                continue
             try:
                 rest = self._sender.process(items)
             except Exception:  # a bug here must never take reporting down for good

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from skiff._engine import _context, _futures, _task_cache
 from skiff._engine._base import format_run_name, jittered, retry_delay
-from skiff._engine._errors import UpstreamTaskError
+from skiff._engine._errors import FlowRunCancelled, UpstreamTaskError
 from skiff._engine._hooks import run_hooks
 from skiff._engine._ids import new_id
 from skiff._engine._logging import patch_print, task_run_logger
@@ -67,6 +67,8 @@ class TaskRunEngine:
     ) -> None:
         self.task = task
         self.flow = _context.flow_var.get()
+        if self.flow is not None and self.flow.run.cancel_requested:
+            raise FlowRunCancelled(f"flow run {self.flow.run.id} is being cancelled")
         parent_task = _context.task_var.get()
         self.parameters = parameters
         self.wait_for = wait_for
