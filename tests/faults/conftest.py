@@ -4,8 +4,6 @@
   :class:`~scripts.prefect_server.ServerHandle` the test may ``kill()`` and ``restart()``.
 * ``postgres_cluster`` / ``postgres_server``: a scratch PostgreSQL 15 cluster
   (``scripts/postgres.py``) and a server on it (module scope), also restartable.
-* ``sqlite_api_url``: the session's shared server (``prefect_api_url``), for tests that only
-  need a SQLite-backed server and must not kill it; it saves a server start.
 * ``load_report``: add a block of text (a table of figures) to the terminal summary, so it
   shows without ``-s``; each block is also written to ``<basetemp>/load-report.txt``.
 
@@ -55,12 +53,6 @@ def postgres_server(
         yield handle
     finally:
         handle.stop()
-
-
-@pytest.fixture(scope="session")
-def sqlite_api_url(prefect_api_url: str) -> str:
-    """The session's shared SQLite-backed server; never kill it (other tests use it)."""
-    return prefect_api_url
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """Load under faults: many concurrent Lambda invocations, counted afterwards on the server.
 
 Each case runs ``INVOCATIONS`` invocations, ``CONCURRENCY`` at a time, of a ``lambda_flow``
-handler that runs two ``@task``s and logs two lines, under the real ``awslambdaric`` in
-skiff's Lambda emulator (freezing on). The emulator serves one function's invocations one
+handler that runs two ``@task``s and logs two lines, against a Prefect server on PostgreSQL,
+under the real ``awslambdaric`` in skiff's Lambda emulator (freezing on). The emulator serves one function's invocations one
 at a time, as one Lambda sandbox does, so concurrency N is N functions with the same code:
 N runtime processes, each warm after its first (cold) invocation. The runtimes talk to the
 server through :class:`~tests.faults.proxy.FaultProxy`: healthy (no rule) or with 20% of
@@ -38,6 +38,7 @@ import httpx
 import pytest
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
 
+from scripts import prefect_server
 from skiff.adapters.aws_lambda.emulator import FunctionConfig, InvocationResult, LambdaEmulator
 from tests.faults.proxy import FaultProxy
 
@@ -440,28 +441,20 @@ def run_case(
 
 # ---------------------------------------------------------------------------------- tests
 
-CASES = [
-    pytest.param("sqlite", 0.0, id="sqlite-healthy"),
-    pytest.param("sqlite", FAULT_RATE, id="sqlite-503"),
-    pytest.param("postgres", 0.0, id="postgres-healthy"),
-    pytest.param("postgres", FAULT_RATE, id="postgres-503"),
-]
 
-
-@pytest.mark.parametrize(("database", "fault_rate"), CASES)
+# PostgreSQL only: 20 sandboxes keep a SQLite server answering 503 "database is locked"
+# for longer than the functions' deadlines, so its figures measure SQLite, not skiff, and
+# cannot be asserted. ``benchmarks/bench_reliability.py --databases sqlite`` prints them.
+@pytest.mark.parametrize("fault_rate", [0.0, FAULT_RATE], ids=["postgres-healthy", "postgres-503"])
 def test_load(
-    database: str,
     fault_rate: float,
-    request: pytest.FixtureRequest,
+    postgres_server: prefect_server.ServerHandle,
     tmp_path: Path,
     load_report: Callable[[str], Path],
 ) -> None:
     """200 invocations, 20 at a time: every result back, no run lost, duplicated or Running."""
-    if database == "sqlite":
-        api_url: str = request.getfixturevalue("sqlite_api_url")
-    else:
-        api_url = request.getfixturevalue("postgres_server").api_url
-    label = f"{database}-{'503' if fault_rate else 'healthy'}"
+    api_url: str = postgres_server.api_url
+    label = f"postgres-{'503' if fault_rate else 'healthy'}"
     figures = run_case(label, api_url, tmp_path, fault_rate=fault_rate)
     text = table(
         [figures], f"{INVOCATIONS} Lambda invocations, {CONCURRENCY} concurrent ({label}):"
@@ -470,11 +463,5 @@ def test_load(
     print(f"\n{text}\n(report file: {path})")
     assert figures.returned == figures.invocations, "some results did not reach the caller"
     assert figures.duplicated == 0, f"{figures.duplicated} extra flow runs"
-    if database == "sqlite":
-        # Measured: 20 sandboxes keep SQLite answering 503 "database is locked" for longer
-        # than a 10 s flush budget, so the reports of a sandbox's last invocation stay in a
-        # process frozen for good (about 5% of runs). Landing them needs the drain after the
-        # response (the Lambda extension, issue 13); the figures above are printed as is.
-        return
     assert figures.lost == 0, f"{figures.lost} invocations have no flow run"
     assert figures.non_final == 0, f"{figures.non_final} runs left non-final: {figures.states}"
