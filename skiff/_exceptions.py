@@ -14,6 +14,8 @@ The tree::
 
     SkiffError
     ├── ConfigurationError          a setting is missing or malformed (names the variable)
+    │   ├── PoolTypeMismatchError       the pool exists with a type other than the worker's [worker]
+    │   └── UnknownPoolTypeError        no dispatcher is registered for the pool type   [worker]
     ├── MissingExtraError           an optional extra is not installed (names the pip command)
     ├── ValidationError             an argument or a response body does not fit its type,
     │   │                           or breaks a limit the server documents (names the limit)
@@ -76,6 +78,14 @@ The tree::
     │   ├── CorruptRecordError          the stored bytes are not a record (a cache miss)
     │   ├── UnknownSerializerError      a serializer other than json and pickle (a cache miss)
     │   └── PickleNotAllowedError       a pickle record without SKIFF_ALLOW_PICKLE_RESULTS=1
+    ├── DispatchError               a flow run could not be handed to its function; the worker
+    │   │                           ends the run Crashed with the message (names the fix) [worker]
+    │   ├── FunctionNotFoundError       no such function, ARN, URL or qualifier
+    │   ├── DispatchAuthError           credentials missing, or refused by the cloud
+    │   ├── PayloadTooLargeError        the payload is over the invoke limit (Lambda ``Event``: 256 KB)
+    │   ├── InvocationError             the cloud refused or failed the invocation otherwise
+    │   └── JobVariablesError           a job variable of the wrong type, or one the template
+    │                                   lacks; also a ``ValidationError``
     └── APIError                    anything that went wrong talking to the server
         ├── UnsupportedByServerError    the server's version lacks the operation; names the
         │                               version it needs (nothing was sent)
@@ -98,9 +108,9 @@ The tree::
 ``RunTimeoutError`` (with its two subclasses), ``WaitTimeoutError`` and
 ``AcquireConcurrencySlotTimeoutError`` are also ``TimeoutError``s; ``ConfigurationError``,
 ``ValidationError``, ``CacheKeyError``, ``VariableAlreadyExistsError`` and
-``StoragePathError`` and ``CorruptRecordError`` are ``ValueError``s; ``MissingExtraError`` is an ``ImportError``;
+``StoragePathError``, ``CorruptRecordError`` and ``PayloadTooLargeError`` are ``ValueError``s; ``MissingExtraError`` is an ``ImportError``;
 ``BlockNotFoundError``, ``UnknownBlockTypeError``, ``BucketNotFoundError``,
-``ObjectNotFoundError`` and ``SecretNotFoundError`` are ``LookupError``s. Outside the tree, on purpose:
+``ObjectNotFoundError``, ``SecretNotFoundError`` and ``FunctionNotFoundError`` are ``LookupError``s. Outside the tree, on purpose:
 ``skiff.concurrency.asyncio.ConcurrencyLeaseLostError`` is an ``asyncio.CancelledError``
 (as Prefect's), so an ``except Exception`` in the body cannot swallow it.
 """

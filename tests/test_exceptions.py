@@ -27,6 +27,10 @@ def test_every_skiff_error_is_drawn_in_the_tree() -> None:
         "skiff.concurrency.sync",
         "skiff.concurrency.asyncio",
         "skiff.variables",
+        "skiff.integrations.aws",
+        "skiff.integrations.gcp",
+        "skiff.integrations.azure",
+        "skiff.integrations.worker",
     ):
         importlib.import_module(module)
     names = {
