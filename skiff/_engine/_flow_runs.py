@@ -15,7 +15,8 @@ the next attempt first looks for a run with that marker and adopts it. No idempo
 key is set unless the caller gives one, as in Prefect.
 
 A caller's ``idempotency_key`` that names an existing run gets that run back (HTTP 200
-instead of 201), and skiff decides by its state: COMPLETED means a duplicate delivery of
+instead of 201), and skiff decides by its state, once the reports this process still holds
+(an earlier call's final state) have landed: COMPLETED means a duplicate delivery of
 work that already succeeded, so the body is not run again (:class:`FlowRunRejected`); any
 other state is a retried invocation, which skiff takes over like a deployment run by
 proposing RUNNING through orchestration (``run_count`` goes up) and obeying the answer.
@@ -195,9 +196,22 @@ class FlowRunServer:
             self.reporter.create_flow_run, self.flow.name, self.create_body(), deadline=budget_end
         )
         data = decode(reply, Any)
+        if reply.status_code == 200 and self.user_key is not None and self.reporter.pending():
+            data = self._after_own_reports(data["id"])
         self.run.resolve(data["id"], data.get("name"), self.reporter.flow_ids.get(self.flow.name))
         self._learn(data)
         return self._check_existing(reply.status_code, data)
+
+    def _after_own_reports(self, existing_id: str) -> dict[str, Any]:
+        # The key named a run this process may still be reporting (an earlier call's final
+        # state, buffered or on the wire): send that first and read the run again, so it is
+        # decided as the server will have it, not taken over from a state it is leaving.
+        assert self.reporter is not None
+        self.reporter.flush()
+        data: dict[str, Any] = decode(
+            self.reporter.request("GET", f"/flow_runs/{existing_id}"), dict[str, Any]
+        )
+        return data
 
     def _learn(self, data: dict[str, Any]) -> None:
         # What the server's record adds to the run's FlowRun (for hooks and skiff.runtime).

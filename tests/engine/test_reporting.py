@@ -177,7 +177,38 @@ def test_same_idempotency_key_gives_one_run(api_env: str, server: Server) -> Non
     assert run["run_count"] == 1
 
 
-def test_same_key_after_a_failure_retries_the_same_run(api_env: str, server: Server) -> None:
+def test_same_key_while_the_completion_is_on_its_way_does_not_run_again(
+    proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch, api_env: str, server: Server
+) -> None:
+    # No flush between the calls, and the first one's reports are held up (its logs are
+    # delayed): the server still has the run RUNNING when the second call asks.
+    monkeypatch.setenv("PREFECT_API_URL", proxy.api_url)
+    proxy.add("delay", r"^/api/logs/$", method="POST", seconds=1.5, times=1)
+    name = _name("idem-inflight")
+    calls: list[int] = []
+
+    @flow(name=name)
+    def once() -> int:
+        calls.append(1)
+        return 1
+
+    key = uuid.uuid4().hex
+    assert run_flow(once, {}, idempotency_key=key) == 1
+    with pytest.raises(FlowRunRejected, match="already completed"):
+        run_flow(once, {}, idempotency_key=key)
+    assert calls == [1]
+    assert skiff.flush(10)
+    (run,) = server.runs_of(name)
+    assert server.history(run["id"]) == ["Pending", "Running", "Completed"]
+
+
+def test_same_key_after_a_failure_retries_the_same_run(
+    proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch, api_env: str, server: Server
+) -> None:
+    # The first call's Failed is still on its way when the second call asks (it is
+    # delayed): the second must wait for it, or it takes over a run it sees RUNNING.
+    monkeypatch.setenv("PREFECT_API_URL", proxy.api_url)
+    proxy.add("delay", r"^/api/logs/$", method="POST", seconds=1.5, times=1)
     name = _name("idem-retry")
     calls: list[int] = []
 
