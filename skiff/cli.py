@@ -78,6 +78,7 @@ def _worker_start(args: argparse.Namespace) -> int:
         poll_interval=args.poll_interval,
         heartbeat_interval=args.heartbeat_interval,
         start_timeout=args.start_timeout,
+        heartbeat_timeout=args.heartbeat_timeout,
         use_events=not args.no_events,
     )
 
@@ -136,6 +137,13 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=60.0,
         help="seconds a run may take to report RUNNING when the pool sets none",
+    )
+    start.add_argument(
+        "--heartbeat-timeout",
+        type=float,
+        default=90.0,
+        help="seconds a running run may send no heartbeat (when the cloud cannot tell) "
+        "when the pool sets none",
     )
     start.add_argument("--no-events", action="store_true", help="poll only, no events stream")
     start.add_argument("--api-url", help="default: PREFECT_API_URL")

@@ -29,6 +29,7 @@ from skiff._engine._flow_runs import FlowRunServer, takeover_id
 from skiff._engine._flow_states import RunHandle
 from skiff._engine._hooks import run_hooks
 from skiff._engine._items import RunRef
+from skiff._engine._live_runs import heartbeat_template
 from skiff._engine._logging import flow_run_logger, patch_print
 from skiff._engine._states import (
     Cancelled,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from skiff._engine._flows import Flow
+    from skiff._engine._reporter import Reporter
 
 __all__ = ["FlowRunEngine", "run_flow_async_engine", "run_flow_sync_engine"]
 
@@ -153,7 +155,7 @@ class FlowRunEngine:
                 # Prefect runs these hooks before its run logger exists: their lines stay local.
                 self.state = self.ctx.flow_run.state = Running()
                 if self.ctx.reporter is not None:
-                    self.ctx.reporter.cancels.watch(self.run)
+                    self._watch(self.ctx.reporter)
                 self.call_hooks(self.state, send_logs=False)
                 if on_start is not None:
                     on_start(self.handle)
@@ -321,10 +323,20 @@ class FlowRunEngine:
             self.logger, self.flow.options, self.flow, self.ctx.flow_run, state, send_logs=send_logs
         )
 
+    def _watch(self, reporter: Reporter) -> None:
+        # Cancellation checks for every run; heartbeats for a deployment's (a worker's).
+        info = self.ctx.flow_run
+        heartbeat = None
+        if info.deployment_id is not None and self.run.id is not None:
+            heartbeat = heartbeat_template(
+                self.run, self.flow.name, info.deployment_id, list(info.tags)
+            )
+        reporter.live_runs.watch(self.run, heartbeat, self.settings.heartbeat_interval)
+
     def _finish(self) -> None:
         self.ctx.task_runner.shutdown()
         if self.ctx.reporter is not None:
-            self.ctx.reporter.cancels.unwatch(self.run)
+            self.ctx.reporter.live_runs.unwatch(self.run)
         rejected = self.state.is_failed() and self.attempts == 0
         self.logger.log(logging.INFO, f"Finished in state {self.state}", send_to_api=not rejected)
         reporter = self.ctx.reporter

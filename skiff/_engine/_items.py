@@ -83,7 +83,7 @@ class RunRef:
         self.dead = False
         # Ended early by its runtime (RunHandle.crash): its buffered Running is not sent.
         self.crashed = False
-        # The server set it CANCELLING (seen by the reporter's CancelWatch).
+        # The server set it CANCELLING (seen by the reporter's LiveRuns).
         self.cancel_requested = False
         self.running = "none"  # its Running state: "none", "queued" or "sent"
         # A create of this run may have reached the server although its answer was lost.

@@ -47,10 +47,10 @@ from typing import TYPE_CHECKING, Any
 
 from skiff._engine import _spool
 from skiff._engine._buffer import SEND_AT_ITEMS, Buffer, Drops
-from skiff._engine._cancels import CancelWatch
 from skiff._engine._creates import Creates
 from skiff._engine._delivery import Delivery, may_have_landed
 from skiff._engine._items import Item
+from skiff._engine._live_runs import LiveRuns
 from skiff._engine._sending import Sender
 from skiff._exceptions import ReportingError
 
@@ -83,7 +83,7 @@ class Reporter:
         self._buffer = Buffer(settings.buffer_max_items, settings.buffer_max_bytes, self._drops)
         self._delivery = Delivery(settings, transport, self._cond, self._drops)
         self._creates = Creates(self._delivery)
-        self.cancels = CancelWatch()
+        self.live_runs = LiveRuns()
         self._sender = Sender(self._delivery, self._creates, self._drops, self._cond)
         self.latency: Latency = self._delivery.latency
         self.flow_ids: dict[str, str] = self._creates.flow_ids
@@ -305,7 +305,7 @@ class Reporter:
                     if buffer.oldest is not None:
                         age = time.monotonic() - buffer.oldest
                         wait = min(wait or 1e9, max(0.0, self.settings.flush_interval - age))
-                    check_in = self.cancels.wait()
+                    check_in = self.live_runs.wait()
                     if check_in is not None:
                         if check_in <= 0:
                             break
@@ -323,8 +323,8 @@ class Reporter:
                         return
                     items = buffer.take(delivery.flush_deadline, delivery.latency)
                     self._inflight = len(items)
-            if self.cancels.wait() == 0:
-                self.cancels.check(delivery)
+            if self.live_runs.wait() == 0:
+                self.live_runs.check(delivery)
             if not due:
                 continue
             try:

@@ -22,6 +22,7 @@ ENV_STRICT = "SKIFF_STRICT"
 ENV_REPORTING = "SKIFF_REPORTING"
 # One event per fast task instead of Prefect's three, for very large flows.
 ENV_LEAN_TASK_EVENTS = "SKIFF_LEAN_TASK_EVENTS"
+ENV_HEARTBEAT_INTERVAL = "SKIFF_HEARTBEAT_INTERVAL"
 ENV_BLOCK_KEY = "SKIFF_BLOCK_KEY"
 
 # Serverless deadlines (seconds). Google Cloud Functions (1st gen) and Cloud Run set theirs.
@@ -63,6 +64,7 @@ DEFAULT_MAX_KEEPALIVE_CONNECTIONS = 8
 DEFAULT_MAX_RETRIES = 5
 DEFAULT_FLUSH_TIMEOUT = 10.0
 DEFAULT_FLUSH_INTERVAL = 2.0
+DEFAULT_HEARTBEAT_INTERVAL = 30.0  # a deployment run's heartbeats (Prefect's minimum)
 DEFAULT_BUFFER_MAX_BYTES = 32 * 1024 * 1024
 DEFAULT_BUFFER_MAX_ITEMS = 100_000
 

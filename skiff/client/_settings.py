@@ -100,6 +100,7 @@ class Settings:
     strict: bool = False
     reporting: bool = True
     lean_task_events: bool = False
+    heartbeat_interval: float = c.DEFAULT_HEARTBEAT_INTERVAL
 
     @classmethod
     def load(
@@ -164,4 +165,8 @@ _SOURCES: dict[str, tuple[str, Any]] = {
     "strict": (c.ENV_STRICT, _parse_bool),
     "reporting": (c.ENV_REPORTING, _parse_bool),
     "lean_task_events": (c.ENV_LEAN_TASK_EVENTS, _parse_bool),
+    "heartbeat_interval": (
+        c.ENV_HEARTBEAT_INTERVAL,
+        lambda n, v: _parse_float(n, v, allow_zero=False),
+    ),
 }

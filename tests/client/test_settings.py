@@ -22,6 +22,8 @@ from skiff.client._constants import DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT
         ({"PREFECT_CLIENT_MAX_RETRIES": "-1"}, "at least 0"),
         ({"PREFECT_API_TLS_INSECURE_SKIP_VERIFY": "maybe"}, "not a boolean"),
         ({"SKIFF_STRICT": "2"}, "SKIFF_STRICT"),
+        ({"SKIFF_HEARTBEAT_INTERVAL": "0"}, "SKIFF_HEARTBEAT_INTERVAL"),
+        ({"SKIFF_HEARTBEAT_INTERVAL": "often"}, "is not a number"),
         ({"PREFECT_API_SSL_CERT_FILE": "/no/such/file.pem"}, "certificate"),
     ],
 )

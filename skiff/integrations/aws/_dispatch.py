@@ -100,6 +100,7 @@ def _variables() -> dict[str, Any]:
                 "type": "object",
             },
             "start_timeout": dict(COMMON_VARIABLES["start_timeout"]),
+            "heartbeat_timeout": dict(COMMON_VARIABLES["heartbeat_timeout"]),
         },
         "required": ["function_name"],
         "definitions": block_definitions(AwsCredentials),

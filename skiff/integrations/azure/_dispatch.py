@@ -117,6 +117,7 @@ class AzureFunctionsDispatcher(HttpDispatcher):
                 "default": _HTTP_TIMEOUT,
             },
             "start_timeout": dict(COMMON_VARIABLES["start_timeout"]),
+            "heartbeat_timeout": dict(COMMON_VARIABLES["heartbeat_timeout"]),
         },
         "required": ["function_name"],  # app_name is usually the pool's default
         "definitions": block_definitions(AzureBlobStorageCredentials),

@@ -126,6 +126,7 @@ class CloudFunctionsDispatcher(HttpDispatcher):
                 "default": 3600,
             },
             "start_timeout": dict(COMMON_VARIABLES["start_timeout"]),
+            "heartbeat_timeout": dict(COMMON_VARIABLES["heartbeat_timeout"]),
         },
         "required": ["function_name"],
         "definitions": block_definitions(GcpCredentials),

@@ -20,7 +20,9 @@ Contract (additive changes only):
   :func:`base_job_template` builds the pool's template from ``variables``: each variable
   ``v`` becomes ``"v": "{{ v }}"`` in ``job_configuration``. Take from
   :data:`COMMON_VARIABLES` what applies: ``start_timeout`` always (seconds a run may
-  take to report RUNNING before the worker crashes it; the worker reads it), ``env``
+  take to report RUNNING before the worker crashes it; the worker reads it),
+  ``heartbeat_timeout`` where :meth:`~Dispatcher.observe` cannot always tell (seconds
+  a running flow run may send no heartbeat before the worker crashes it), ``env``
   (a str -> str mapping, merged into ``DispatchRequest.env``) where the cloud takes
   per-call settings (Lambda does not: it has no per-invocation environment).
 * **Construction.** ``Dispatcher()`` takes no arguments and must not import the cloud's
@@ -194,8 +196,19 @@ COMMON_VARIABLES: Mapping[str, Mapping[str, Any]] = {
         "type": "number",
         "default": 60,
     },
+    "heartbeat_timeout": {
+        "title": "Heartbeat Timeout",
+        "description": (
+            "Seconds a running flow run may go without a heartbeat (its function sends one "
+            "every SKIFF_HEARTBEAT_INTERVAL, 30 s) when the cloud cannot tell whether the "
+            "invocation still runs; after that the worker marks it Crashed."
+        ),
+        "type": "number",
+        "default": 90,
+    },
 }
-"""Job variables the worker itself reads (``start_timeout``) or passes on (``env``)."""
+"""Job variables the worker itself reads (``start_timeout``, ``heartbeat_timeout``) or
+passes on (``env``)."""
 
 
 def base_job_template(dispatcher: type[Dispatcher]) -> dict[str, Any]:

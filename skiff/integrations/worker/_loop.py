@@ -11,7 +11,10 @@ One asyncio task per duty:
   event of this pool on ``/api/events/out`` (and, when the pool has a concurrency limit,
   a run of it reaching a final state: a slot is free);
 * **watch** every ``watch_interval`` s: a submitted run still Pending after its
-  ``start_timeout`` is Crashed; a run the dispatcher sees gone is Crashed; a Cancelling
+  ``start_timeout`` is Crashed; a run the dispatcher sees gone is Crashed, and so is a
+  running one the dispatcher cannot see (a Lambda ``Event`` invocation, a queue message)
+  that sent no heartbeat (``prefect.flow-run.heartbeat``) and changed no state for its
+  ``heartbeat_timeout``; a Cancelling
   run of the pool that never started is cancelled here, looked for at each
   ``prefect.flow-run.Cancelling`` event of the pool and every ``poll_interval`` (a
   running one is stopped by its own flow, through the reporter).
@@ -69,7 +72,7 @@ class Worker:
         asyncio.run(worker.run())      # until worker.stop() or a signal
 
     ``work_queues`` limits pickup to those queues (default: all of the pool's);
-    ``start_timeout`` is used when the pool's template has no ``start_timeout``;
+    ``start_timeout`` and ``heartbeat_timeout`` are used when the pool's template lacks them;
     ``use_events=False`` polls only. Pool and queue concurrency limits are the server's.
     """
 
@@ -85,6 +88,7 @@ class Worker:
         heartbeat_interval: float = 30.0,
         watch_interval: float = 1.0,
         start_timeout: float = 60.0,
+        heartbeat_timeout: float = 90.0,
         use_events: bool = True,
         dispatcher: Dispatcher | None = None,
     ) -> None:
@@ -99,7 +103,11 @@ class Worker:
         self.dispatcher = dispatcher or dispatcher_for(pool_type)()
         self.client = AsyncClient(api_url) if api_url else AsyncClient()
         self.runs = RunDriver(
-            self.client, self.dispatcher, self.name, default_start_timeout=start_timeout
+            self.client,
+            self.dispatcher,
+            self.name,
+            default_start_timeout=start_timeout,
+            default_heartbeat_timeout=heartbeat_timeout,
         )
         self.pool_id: str | None = None
         self.limited = False  # the pool has a concurrency limit: a finished run frees a slot
@@ -321,13 +329,13 @@ class Worker:
                         "start_timeout job variable for slow cold starts)",
                     )
             else:
-                await self._observe(run_id, record)
+                await self._observe(run_id, record, run)
 
-    async def _observe(self, run_id: str, record: Submitted) -> None:
+    async def _observe(self, run_id: str, record: Submitted, run: Mapping[str, Any]) -> None:
         pid = record.infrastructure_pid
         liveness = await asyncio.to_thread(self.dispatcher.observe, pid, record.config)
         if liveness is Liveness.UNKNOWN:
-            self.submitted.pop(run_id, None)
+            await self._listen(run_id, record, run)
         elif liveness is Liveness.ALIVE:
             record.gone_since = None
         elif record.gone_since is None:
@@ -335,6 +343,25 @@ class Worker:
         elif time.monotonic() - record.gone_since > _GONE_GRACE:
             self.submitted.pop(run_id, None)
             await self.runs.crash(run_id, self.dispatcher.gone_message(pid))
+
+    async def _listen(self, run_id: str, record: Submitted, run: Mapping[str, Any]) -> None:
+        """The cloud cannot tell whether the invocation runs: the flow's heartbeats do."""
+        changed = _parse((run.get("state") or {}).get("timestamp")) or time.time()
+        record.heard_at = max(record.heard_at or changed, changed)
+        if time.time() - record.heard_at <= record.heartbeat_timeout:
+            return
+        beat = await self.runs.last_heartbeat(run_id, since=record.heard_at)
+        if beat is not None:
+            record.heard_at = max(record.heard_at, beat)
+            return
+        self.submitted.pop(run_id, None)
+        await self.runs.crash(
+            run_id,
+            f"the flow run sent no heartbeat for {record.heartbeat_timeout:g} s while RUNNING "
+            f"({record.infrastructure_pid}): its function died (out of memory, killed, or it "
+            "exited); see the function's logs (raise the heartbeat_timeout job variable if "
+            "its SKIFF_HEARTBEAT_INTERVAL is longer)",
+        )
 
     async def _cancel_unstarted(self) -> None:
         """Cancelling runs of this pool that never ran: nothing will stop them but us."""

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from skiff._engine._live_runs import HEARTBEAT_EVENT
 from skiff._exceptions import APIError, NotFoundError
 from skiff.client import AsyncClient
 from skiff.integrations.worker._dispatch import Dispatcher, DispatchError, DispatchRequest
@@ -47,7 +48,9 @@ class Submitted:
     config: Mapping[str, Any]
     submitted_at: float  # time.monotonic()
     start_timeout: float
+    heartbeat_timeout: float
     gone_since: float | None = None
+    heard_at: float | None = None  # time.time() of its last state change or heartbeat
 
 
 def _now() -> str:
@@ -64,11 +67,13 @@ class RunDriver:
         worker_name: str,
         *,
         default_start_timeout: float,
+        default_heartbeat_timeout: float,
     ) -> None:
         self.client = client
         self.dispatcher = dispatcher
         self.worker_name = worker_name
         self.default_start_timeout = default_start_timeout
+        self.default_heartbeat_timeout = default_heartbeat_timeout
         self.template: Mapping[str, Any] = {}
         self._deployments: dict[str, tuple[float, Mapping[str, Any]]] = {}
         self._flow_names: dict[str, str | None] = {}
@@ -143,6 +148,31 @@ class RunDriver:
         except APIError as exc:
             logger.error("could not mark flow run %s Cancelled: %s", run_id, exc)
 
+    async def last_heartbeat(self, run_id: str, *, since: float) -> float | None:
+        """When the run's latest heartbeat since ``since`` (a time.time()) occurred, if any.
+
+        (The server persists events in batches, about 5 s apart: a timeout must allow it.)
+        """
+        now = _dt.datetime.now(_dt.timezone.utc)
+        occurred = {
+            "since": _dt.datetime.fromtimestamp(since, _dt.timezone.utc).isoformat(),
+            "until": (now + _dt.timedelta(minutes=5)).isoformat(),  # the function's clock may lead
+        }
+        event_filter = {
+            "occurred": occurred,
+            "event": {"name": [HEARTBEAT_EVENT]},
+            "resource": {"id": [f"prefect.flow-run.{run_id}"]},
+            "order": "DESC",
+        }
+        reply = await self.client.request(
+            "POST", "/events/filter", json={"filter": event_filter, "limit": 1}
+        )
+        events = reply.json().get("events") or []
+        if not events:
+            return None
+        stamp = str(events[0]["occurred"]).replace("Z", "+00:00")
+        return _dt.datetime.fromisoformat(stamp).timestamp()
+
     # ------------------------------------------------------------------ submission
     async def submit(self, run: Mapping[str, Any]) -> Submitted | None:
         """Take one scheduled run to its function; the watch record, or None when skipped."""
@@ -194,12 +224,14 @@ class RunDriver:
         # Logged after the invocation, in one request: the function need not wait for it.
         await self.log(run_id, submitting, f"Flow run submitted to {self.dispatcher.type}: {pid}")
         timeout = config.get("start_timeout")
+        silence = config.get("heartbeat_timeout")
         return Submitted(
             run_id,
             pid,
             config,
             time.monotonic(),
             float(timeout) if timeout is not None else self.default_start_timeout,
+            float(silence) if silence is not None else self.default_heartbeat_timeout,
         )
 
     async def _deployment(self, deployment_id: str) -> Mapping[str, Any]:

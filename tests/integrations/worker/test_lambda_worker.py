@@ -71,6 +71,11 @@ APP = textwrap.dedent(
         os._exit(3)  # after RUNNING: the runtime process dies mid-flow
 
 
+    @lambda_flow(name="worker-app")
+    def beats(event, context):
+        time.sleep(12)  # longer than its heartbeat_timeout: its heartbeats keep it alive
+
+
     def slow(event, context):
         time.sleep(3)  # a cold start that outlasts the user's patience
     """
@@ -79,13 +84,14 @@ APP = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def emulator(prefect_api_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The functions (ok, many, boom, slow, dies, steady) and broken (its import fails)."""
+    """The functions (ok, many, boom, slow, dies, steady, beats) and broken (its import
+    fails); their flow runs send a heartbeat every second."""
     root: Path = tmp_path_factory.mktemp("worker_app")
     (root / "app.py").write_text(APP)
     (root / "broken.py").write_text("raise ImportError('no such module in this function')\n")
-    env = {"PREFECT_API_URL": prefect_api_url, "TMPDIR": "/tmp"}
+    env = {"PREFECT_API_URL": prefect_api_url, "TMPDIR": "/tmp", "SKIFF_HEARTBEAT_INTERVAL": "1"}
     functions = [
-        FunctionConfig(name, handler, str(root), timeout=10.0, env=env)
+        FunctionConfig(name, handler, str(root), timeout=20.0 if name == "beats" else 10.0, env=env)
         for name, handler in [
             ("ok", "app.handler"),
             ("many", "app.handler"),
@@ -94,6 +100,7 @@ def emulator(prefect_api_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
             ("slow", "app.slow"),
             ("dies", "app.dies"),
             ("steady", "app.steady"),
+            ("beats", "app.beats"),
             ("broken", "broken.handler"),
         ]
     ]
@@ -255,6 +262,12 @@ def test_failing_unstarted_and_cancelled_runs(client: Client, lambda_env: str) -
         died = run_from(
             client, deploy(pool, "dies", job_variables={"invocation_type": "RequestResponse"})
         )
+        # An Event invocation cannot be watched: its heartbeats tell (the server persists
+        # events about 5 s apart, hence 8 s).
+        died_quietly = run_from(
+            client, deploy(pool, "dies", job_variables={"heartbeat_timeout": 8})
+        )
+        beating = run_from(client, deploy(pool, "beats", job_variables={"heartbeat_timeout": 8}))
         pending = run_from(client, deploy(pool, "slow"))
         deadline = time.monotonic() + 20
         while client.request("GET", f"/flow_runs/{pending}").json()["state_type"] != "PENDING":
@@ -265,7 +278,7 @@ def test_failing_unstarted_and_cancelled_runs(client: Client, lambda_env: str) -
             f"/flow_runs/{pending}/set_state",
             json={"state": {"type": "CANCELLING", "name": "Cancelling"}},
         )
-        runs = wait_final(client, [failing, never, died, pending])
+        runs = wait_final(client, [failing, never, died, pending, died_quietly, beating])
     assert runs[failing]["state_type"] == "FAILED"
     assert "boom from the function" in runs[failing]["state"]["message"]
     assert runs[never]["state_type"] == "CRASHED"
@@ -276,6 +289,24 @@ def test_failing_unstarted_and_cancelled_runs(client: Client, lambda_env: str) -
         in (runs[died]["state"]["message"])
     )
     assert runs[died]["infrastructure_pid"] == f"dies::{died}"
+    assert runs[died_quietly]["state_type"] == "CRASHED", runs[died_quietly]["state"]
+    assert "sent no heartbeat for 8 s while RUNNING" in runs[died_quietly]["state"]["message"]
+    assert runs[beating]["state_type"] == "COMPLETED", runs[beating]["state"]
+    assert states_of(client, beating) == ["SCHEDULED", "PENDING", "RUNNING", "COMPLETED"]
+    heartbeats = client.request(
+        "POST",
+        "/events/filter",
+        json={
+            "filter": {
+                "event": {"name": ["prefect.flow-run.heartbeat"]},
+                "resource": {"id": [f"prefect.flow-run.{beating}"]},
+            }
+        },
+    ).json()
+    assert heartbeats["total"] >= 5
+    (beat,) = heartbeats["events"][:1]
+    roles = {r["prefect.resource.role"] for r in beat["related"]}
+    assert {"flow", "deployment"} <= roles
     assert runs[pending]["state_type"] == "CANCELLED"
     assert (
         "Cancelled by the worker before the function started" in (runs[pending]["state"]["message"])
