@@ -24,11 +24,13 @@ What it does is the same on every platform:
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import inspect
 import logging
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from skiff._exceptions import SkiffError, ValidationError
@@ -319,7 +321,8 @@ class Runner:
             finally:
                 self.platform.settle(call, _nothing)  # (a Lambda extension waits for it)
         try:
-            return run_flow(self.flow, invocation.parameters, **invocation.engine)
+            with _environment(trigger.env):
+                return run_flow(self.flow, invocation.parameters, **invocation.engine)
         except BaseException as exc:
             returned, value = self._after_error(exc, invocation.box)
             if returned:
@@ -343,7 +346,8 @@ class Runner:
         if invocation is None:
             return await _maybe_await(self._bare(call, trigger))
         try:
-            return await run_flow_async(self.flow, invocation.parameters, **invocation.engine)
+            with _environment(trigger.env):
+                return await run_flow_async(self.flow, invocation.parameters, **invocation.engine)
         except BaseException as exc:
             returned, value = self._after_error(exc, invocation.box)
             if returned:
@@ -351,6 +355,24 @@ class Runner:
         finally:
             await asyncio.to_thread(self.platform.settle, call, self._end(invocation))
         return await _maybe_await(self._bare(call, trigger))
+
+
+@contextlib.contextmanager
+def _environment(env: Mapping[str, str] | None) -> Iterator[None]:
+    # A deployment's env job variable, for this run only: a warm process serves the next.
+    if not env:
+        yield
+        return
+    before = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _nothing() -> None:

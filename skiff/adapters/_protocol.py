@@ -95,10 +95,21 @@ class Trigger:
     default mapping (``event`` itself when None and a mapping); ``labels`` are flow-run
     labels; ``deadline`` is the :func:`time.monotonic` time at which the platform kills the
     call (None: no limit); ``flow_run_id`` takes over an existing run (a deployment's);
-    ``idempotency_key`` makes a repeated delivery reuse its run.
+    ``idempotency_key`` makes a repeated delivery reuse its run; ``env`` holds environment
+    variables set for the run and restored after it (a deployment's ``env`` job variable,
+    on a platform that runs one call per process at a time).
     """
 
-    __slots__ = ("deadline", "event", "fields", "flow_run_id", "idempotency_key", "labels", "tags")
+    __slots__ = (
+        "deadline",
+        "env",
+        "event",
+        "fields",
+        "flow_run_id",
+        "idempotency_key",
+        "labels",
+        "tags",
+    )
 
     def __init__(
         self,
@@ -109,7 +120,9 @@ class Trigger:
         flow_run_id: str | None = None,
         deadline: float | None = None,
         fields: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
+        self.env = env
         self.event = event
         self.labels: dict[str, Any] = labels if labels is not None else {}
         self.tags = tags

@@ -385,3 +385,16 @@ def test_orchestration_stop_skips_the_handler(
     monkeypatch.setattr("skiff._engine.run_flow", aborted)
     assert handler({}, FakeContext()) is None
     assert calls == []
+
+
+def test_a_worker_events_env_is_read_and_a_bad_one_is_ignored(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ctx = FakeContext()
+    good = lam.describe({"flow_run_id": "r1", "env": {"GREETING": "hi"}}, ctx)
+    assert (good.flow_run_id, good.env) == ("r1", {"GREETING": "hi"})
+    assert lam.describe({"env": {"GREETING": "hi"}}, ctx).env is None  # only a worker's run
+    with caplog.at_level("WARNING", logger="skiff"):
+        bad = lam.describe({"flow_run_id": "r2", "env": {"RETRIES": 3}}, ctx)
+    assert (bad.flow_run_id, bad.env) == ("r2", None)  # the run is still taken over
+    assert "must map names to strings" in caplog.text

@@ -313,12 +313,14 @@ class LambdaPlatform(Platform):
         event = call.value
         request_id = getattr(call.context, "aws_request_id", None)
         flow_run_id = event.get("flow_run_id") if isinstance(event, Mapping) else None
+        env = event.get("env") if flow_run_id else None  # a worker's run: its env job variable
         return Trigger(
             event,
             # Lambda keeps the request id when it retries an asynchronous invocation.
             idempotency_key=f"aws-lambda:{request_id}" if request_id else None,
             flow_run_id=str(flow_run_id) if flow_run_id else None,
             fields=http_fields(event) if trigger_type(event) in HTTP_TRIGGERS else None,
+            env=_string_map(env),
         )
 
     def labels(self, call: Call) -> dict[str, Any]:
@@ -347,6 +349,25 @@ class LambdaPlatform(Platform):
         request_id = getattr(call.context, "aws_request_id", None)
         if extension is None or not extension.hand_off(request_id, drain):
             drain()
+
+
+def _string_map(env: Any) -> dict[str, str] | None:
+    if env is None:
+        return None
+    if not isinstance(env, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+    ):
+        import logging
+
+        # Not worth losing the run over: it runs with the function's own environment.
+        logging.getLogger("skiff").warning(
+            '%s: ignored the event\'s "env" (%r): it must map names to strings; check the '
+            "deployment's env job variable",
+            OWNER,
+            env,
+        )
+        return None
+    return dict(env)
 
 
 def describe(event: Any, context: Any = None) -> Trigger:

@@ -1,7 +1,9 @@
 """The Lambda dispatcher: a flow run handed to a Lambda function through boto3 ``invoke``.
 
 The function receives ``{"flow_run_id": ..., **payload}`` as its event (what skiff's
-Lambda adapter reads to take the run over). ``Event`` invocations (the default) return
+Lambda adapter reads to take the run over), with ``"env"`` when the ``env`` job variable
+is set: Lambda has no per-invocation environment, so ``lambda_flow`` sets those variables
+for the run and restores them after it. ``Event`` invocations (the default) return
 at once with the request id: the infrastructure pid is ``"<function>::<request id>"``.
 ``RequestResponse`` invocations run in a thread, the pid ``"<function>::<flow run id>"``
 is returned first, and a function error in the response makes :meth:`observe` report the
@@ -99,6 +101,13 @@ def _variables() -> dict[str, Any]:
                 "description": "Fields added to the event beside flow_run_id.",
                 "type": "object",
             },
+            "env": {
+                **COMMON_VARIABLES["env"],
+                "description": (
+                    "Environment variables for the flow run: sent in the event, set by "
+                    "lambda_flow for the run and restored after it."
+                ),
+            },
             "start_timeout": dict(COMMON_VARIABLES["start_timeout"]),
             "heartbeat_timeout": dict(COMMON_VARIABLES["heartbeat_timeout"]),
         },
@@ -182,7 +191,12 @@ class LambdaDispatcher(Dispatcher):
         """Invoke the function with the run's id; the pid once Lambda accepted the call."""
         function = config.get("function_name")
         kind = config.get("invocation_type") or "Event"
-        body = json.dumps({**(config.get("payload") or {}), **request.payload}).encode()
+        event = {**(config.get("payload") or {}), **request.payload}
+        if config.get("env"):
+            event["env"] = dict(
+                config["env"]
+            )  # (no per-invocation environment: lambda_flow sets it)
+        body = json.dumps(event).encode()
         limit = PAYLOAD_LIMITS[kind]
         if len(body) > limit:
             raise PayloadTooLargeError(

@@ -23,8 +23,9 @@ Contract (additive changes only):
   take to report RUNNING before the worker crashes it; the worker reads it),
   ``heartbeat_timeout`` where :meth:`~Dispatcher.observe` cannot always tell (seconds
   a running flow run may send no heartbeat before the worker crashes it), ``env``
-  (a str -> str mapping, merged into ``DispatchRequest.env``) where the cloud takes
-  per-call settings (Lambda does not: it has no per-invocation environment).
+  (a str -> str mapping, merged into ``DispatchRequest.env``) where the run can get it:
+  Lambda has no per-invocation environment, so its dispatcher puts it in the event and
+  ``lambda_flow`` sets it for the run (the adapter's ``Trigger.env``).
 * **Construction.** ``Dispatcher()`` takes no arguments and must not import the cloud's
   SDK (the worker builds one per worker, even with the extra missing, to show the
   template); import it lazily in :meth:`~Dispatcher.submit` and raise

@@ -76,6 +76,13 @@ APP = textwrap.dedent(
         time.sleep(12)  # longer than its heartbeat_timeout: its heartbeats keep it alive
 
 
+    @lambda_flow(name="worker-app")
+    def greets(event, context):
+        import os
+
+        get_run_logger().info("GREETING=%s", os.environ.get("GREETING"))
+
+
     def slow(event, context):
         time.sleep(3)  # a cold start that outlasts the user's patience
     """
@@ -84,7 +91,7 @@ APP = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def emulator(prefect_api_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The functions (ok, many, boom, slow, dies, steady, beats) and broken (its import
+    """The functions (ok, many, boom, slow, dies, steady, beats, greets) and broken (its import
     fails); their flow runs send a heartbeat every second."""
     root: Path = tmp_path_factory.mktemp("worker_app")
     (root / "app.py").write_text(APP)
@@ -101,6 +108,7 @@ def emulator(prefect_api_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
             ("dies", "app.dies"),
             ("steady", "app.steady"),
             ("beats", "app.beats"),
+            ("greets", "app.greets"),
             ("broken", "broken.handler"),
         ]
     ]
@@ -312,6 +320,27 @@ def test_failing_unstarted_and_cancelled_runs(client: Client, lambda_env: str) -
         "Cancelled by the worker before the function started" in (runs[pending]["state"]["message"])
     )
     assert states_of(client, pending) == ["SCHEDULED", "PENDING", "CANCELLING", "CANCELLED"]
+
+
+def test_the_env_job_variable_holds_for_its_run_only(client: Client, lambda_env: str) -> None:
+    pool = pool_name()
+    with WorkerThread(pool, lambda_env):
+        greeted = run_from(
+            client, deploy(pool, "greets", job_variables={"env": {"GREETING": "hi"}})
+        )
+        wait_final(client, [greeted])
+        plain = run_from(client, deploy(pool, "greets"))  # the same warm process
+        runs = wait_final(client, [plain])
+    assert runs[plain]["state_type"] == "COMPLETED"
+
+    def greeting(run_id: str) -> list[str]:
+        logs = client.request(
+            "POST", "/logs/filter", json={"logs": {"flow_run_id": {"any_": [run_id]}}}
+        ).json()
+        return [entry["message"] for entry in logs if entry["message"].startswith("GREETING=")]
+
+    assert greeting(greeted) == ["GREETING=hi"]
+    assert greeting(plain) == ["GREETING=None"]
 
 
 def test_two_workers_start_each_run_once(client: Client, lambda_env: str) -> None:
