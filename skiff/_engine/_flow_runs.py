@@ -335,6 +335,17 @@ class FlowRunServer:
             self.propose_running()
         else:
             self.queue(Running(), force=True)
+        if self.labels and self.reporter is not None:
+            # A create would have carried them (the adapter's platform labels): add them.
+            labels, run = dict(self.labels), self.run
+            self.reporter.put(
+                Item(
+                    "request",
+                    KEEP,
+                    lambda: ("PATCH", f"/flow_runs/{run_id(run)}/labels", labels),
+                    CONTROL_SIZE,
+                )
+            )
 
     def read_takeover(self) -> bool:
         """Read the run taken over and adopt its parameters (once); False when unreadable.

@@ -230,6 +230,23 @@ def test_same_key_after_a_failure_retries_the_same_run(
     assert server.history(run["id"]) == ["Pending", "Running", "Failed", "Running", "Completed"]
 
 
+def test_a_takeover_adds_the_callers_labels(api_env: str, server: Server) -> None:
+    name = _name("takeover-labels")
+    flow_id = server.http.post("/flows/", json={"name": name}).json()["id"]
+    created = server.http.post(
+        "/flow_runs/", json={"flow_id": flow_id, "labels": {"kept": "yes"}}
+    ).json()
+
+    @flow(name=name)
+    def body() -> int:
+        return 1
+
+    assert run_flow(body, {}, flow_run_id=created["id"], labels={"gcp.region": "here"}) == 1
+    assert skiff.flush(10)
+    labels = server.http.get(f"/flow_runs/{created['id']}").json()["labels"]
+    assert labels["gcp.region"] == "here" and labels["kept"] == "yes"
+
+
 def test_cancelling_run_is_rejected_before_the_body(api_env: str, server: Server) -> None:
     name = _name("cancelling")
     flow_id = server.http.post("/flows/", json={"name": name}).json()["id"]
