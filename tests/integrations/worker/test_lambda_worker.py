@@ -83,6 +83,17 @@ APP = textwrap.dedent(
         get_run_logger().info("GREETING=%s", os.environ.get("GREETING"))
 
 
+    @task
+    def step():
+        time.sleep(0.25)
+
+
+    @lambda_flow(name="worker-app")
+    def stepper(event, context):
+        for _ in range(60):  # 15 s, unless cancelled: the run stops before its next task
+            step()
+
+
     def slow(event, context):
         time.sleep(3)  # a cold start that outlasts the user's patience
     """
@@ -91,7 +102,8 @@ APP = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def emulator(prefect_api_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The functions (ok, many, boom, slow, dies, steady, beats, greets) and broken (its import
+    """The functions (ok, many, boom, slow, dies, steady, beats, greets, stepper) and
+    broken (its import
     fails); their flow runs send a heartbeat every second."""
     root: Path = tmp_path_factory.mktemp("worker_app")
     (root / "app.py").write_text(APP)
@@ -109,6 +121,7 @@ def emulator(prefect_api_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
             ("steady", "app.steady"),
             ("beats", "app.beats"),
             ("greets", "app.greets"),
+            ("stepper", "app.stepper"),
             ("broken", "broken.handler"),
         ]
     ]
@@ -341,6 +354,34 @@ def test_the_env_job_variable_holds_for_its_run_only(client: Client, lambda_env:
 
     assert greeting(greeted) == ["GREETING=hi"]
     assert greeting(plain) == ["GREETING=None"]
+
+
+def test_a_running_run_set_cancelling_ends_cancelled(client: Client, lambda_env: str) -> None:
+    pool = pool_name()
+    with WorkerThread(pool, lambda_env):
+        run_id = run_from(client, deploy(pool, "stepper"))
+        deadline = time.monotonic() + 20
+        while client.request("GET", f"/flow_runs/{run_id}").json()["state_type"] != "RUNNING":
+            assert time.monotonic() < deadline, "the stepper never ran"
+            time.sleep(0.1)
+        client.request(
+            "POST",
+            f"/flow_runs/{run_id}/set_state",
+            json={"state": {"type": "CANCELLING", "name": "Cancelling"}},
+        )
+        runs = wait_final(client, [run_id])
+    assert runs[run_id]["state_type"] == "CANCELLED", runs[run_id]["state"]
+    assert states_of(client, run_id) == [
+        "SCHEDULED",
+        "PENDING",
+        "RUNNING",
+        "CANCELLING",
+        "CANCELLED",
+    ]
+    steps = client.request(
+        "POST", "/task_runs/count", json={"flow_runs": {"id": {"any_": [run_id]}}}
+    ).json()
+    assert 0 < steps < 60  # stopped between two tasks, before the end
 
 
 def test_two_workers_start_each_run_once(client: Client, lambda_env: str) -> None:
