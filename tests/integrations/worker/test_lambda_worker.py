@@ -103,8 +103,7 @@ APP = textwrap.dedent(
 @pytest.fixture(scope="module")
 def emulator(prefect_api_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The functions (ok, many, boom, slow, dies, steady, beats, greets, stepper) and
-    broken (its import
-    fails); their flow runs send a heartbeat every second."""
+    broken (its import fails); their flow runs send a heartbeat every second."""
     root: Path = tmp_path_factory.mktemp("worker_app")
     (root / "app.py").write_text(APP)
     (root / "broken.py").write_text("raise ImportError('no such module in this function')\n")
