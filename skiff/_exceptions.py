@@ -107,10 +107,12 @@ The tree::
 
 ``RunTimeoutError`` (with its two subclasses), ``WaitTimeoutError`` and
 ``AcquireConcurrencySlotTimeoutError`` are also ``TimeoutError``s; ``ConfigurationError``,
-``ValidationError``, ``CacheKeyError``, ``VariableAlreadyExistsError`` and
-``StoragePathError``, ``CorruptRecordError`` and ``PayloadTooLargeError`` are ``ValueError``s; ``MissingExtraError`` is an ``ImportError``;
-``BlockNotFoundError``, ``UnknownBlockTypeError``, ``BucketNotFoundError``,
-``ObjectNotFoundError``, ``SecretNotFoundError`` and ``FunctionNotFoundError`` are ``LookupError``s. Outside the tree, on purpose:
+``ValidationError``, ``CacheKeyError``, ``VariableAlreadyExistsError``,
+``StoragePathError``, ``CorruptRecordError`` and ``PayloadTooLargeError`` are
+``ValueError``s; ``MissingExtraError`` is an ``ImportError``; ``BlockNotFoundError``,
+``UnknownBlockTypeError``, ``BucketNotFoundError``, ``ObjectNotFoundError``,
+``SecretNotFoundError`` and ``FunctionNotFoundError`` are ``LookupError``s. Outside the
+tree, on purpose:
 ``skiff.concurrency.asyncio.ConcurrencyLeaseLostError`` is an ``asyncio.CancelledError``
 (as Prefect's), so an ``except Exception`` in the body cannot swallow it.
 """

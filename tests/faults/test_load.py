@@ -2,8 +2,9 @@
 
 Each case runs ``INVOCATIONS`` invocations, ``CONCURRENCY`` at a time, of a ``lambda_flow``
 handler that runs two ``@task``s and logs two lines, against a Prefect server on PostgreSQL,
-under the real ``awslambdaric`` in skiff's Lambda emulator (freezing on). The emulator serves one function's invocations one
-at a time, as one Lambda sandbox does, so concurrency N is N functions with the same code:
+under the real ``awslambdaric`` in skiff's Lambda emulator (freezing on). The emulator
+serves one function's invocations one at a time, as one Lambda sandbox does, so
+concurrency N is N functions with the same code:
 N runtime processes, each warm after its first (cold) invocation. The runtimes talk to the
 server through :class:`~tests.faults.proxy.FaultProxy`: healthy (no rule) or with 20% of
 all API requests answered 503. The counting reads the server directly.
