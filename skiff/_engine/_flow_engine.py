@@ -111,6 +111,8 @@ class FlowRunEngine:
         self.value: Any = None
         self.raised: BaseException | None = None
         self.attempts = 0
+        self._retry_wait = 0.0
+        self._rerun = False  # a retry is due: Running is set when its attempt starts
         self.validated = parameters
 
     def _log_prints(self) -> bool:
@@ -198,6 +200,9 @@ class FlowRunEngine:
     @contextlib.contextmanager
     def run_context(self, *, sync_timeout: bool = True) -> Iterator[None]:
         """Around one call: the run's context, tags, print patch, timeout, and outcome."""
+        if self._rerun:
+            self._rerun = False
+            self.set_state(Running())
         self.attempts += 1
         self.ctx.flow_run.run_count = max(self.ctx.flow_run.run_count, self.attempts)
         token = _context.flow_var.set(self.ctx)
@@ -285,11 +290,15 @@ class FlowRunEngine:
             f"Received non-final state 'AwaitingRetry' when proposing final state "
             f"{failed.name!r} and will attempt to run again...",
         )
-        delay = retry_delay(self.attempts - 1, self.flow.retry_delay_seconds)
-        if delay:
-            time.sleep(float(delay))
-        self.set_state(Running())
+        # The driver waits (an async one without blocking its loop); Running follows.
+        self._retry_wait = float(retry_delay(self.attempts - 1, self.flow.retry_delay_seconds))
+        self._rerun = True
         return True
+
+    def retry_wait(self) -> float:
+        """Seconds the driver waits before the next attempt: a retry's delay, else 0."""
+        wait, self._retry_wait = self._retry_wait, 0.0
+        return wait
 
     def _crash(self, exc: BaseException) -> None:
         state = Crashed(f"Execution was interrupted by {type(exc).__name__}", data=exc)
@@ -364,6 +373,8 @@ def run_flow_sync_engine(
     """Drive a sync flow run."""
     with engine.start(on_start):
         while engine.is_running():
+            if wait := engine.retry_wait():
+                time.sleep(wait)
             with engine.run_context():
                 engine.handle_success(engine.call())
     return engine.outcome(return_state)
@@ -377,6 +388,10 @@ async def run_flow_async_engine(
     """Drive an async flow run (in the caller's event loop)."""
     with engine.start(on_start):
         while engine.is_running():
+            if wait := engine.retry_wait():
+                import asyncio
+
+                await asyncio.sleep(wait)
             with engine.run_context(sync_timeout=False):
                 engine.handle_success(
                     await async_deadline(

@@ -358,6 +358,39 @@ def test_flow_retries_go_through_the_server(api_env: str, server: Server) -> Non
     )
 
 
+def test_an_async_flows_retry_delay_leaves_the_event_loop_free(
+    api_env: str, server: Server
+) -> None:
+    calls: list[int] = []
+
+    @skiff.flow(name=_name("async-retries"), retries=1, retry_delay_seconds=1)
+    async def flaky() -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("first attempt fails")
+        return len(calls)
+
+    async def main() -> tuple[int, int]:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.05)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        try:
+            return await flaky(), ticks
+        finally:
+            ticker.cancel()
+
+    value, ticks = asyncio.run(main())
+    assert value == 2
+    assert ticks >= 10  # the loop ran other work during the 1 s wait
+    assert skiff.flush(FLUSH)
+
+
 @pytest.mark.parametrize(("lean", "expected"), [("true", ["Completed"]), ("false", None)])
 def test_lean_task_events(
     lean: str,
